@@ -1,0 +1,1 @@
+"""Statistics relating signals to correctness. Never imports torch."""

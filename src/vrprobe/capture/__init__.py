@@ -1,0 +1,1 @@
+"""Capture of model internals during generation (attention rows, hidden taps, logit stats)."""

@@ -1,0 +1,213 @@
+"""Generation with capture: one ``generate`` pass records attention rows, hidden taps, logit stats.
+
+Row alignment (every per-step array has T rows for T generated tokens, 0-based ``new_tokens``):
+row t is the forward that *produces* ``new_tokens[t]``; its query sits at the last prompt token
+for t == 0 and at ``new_tokens[t-1]`` for t >= 1 (the last row's query is the second-to-last
+generated token; the last generated token is never a query). Keys of row t are the prompt plus
+``new_tokens[:t]``; the share on keys after the prompt is the section "generated".
+
+Inside :class:`Capture` the language model's attention is switched to the registered "vrprobe"
+function (:func:`attention_switched`; the vision tower keeps its own) and hooks are added;
+on exit all of it is undone, so a later plain ``generate`` is unchanged. Decode-step attention
+outputs are finished from the captured row, as eager attention does (``row_output``, see
+``attention``): tokens match eager attention; pass ``row_output=False`` for sdpa's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, StoppingCriteriaList
+
+from vrprobe.capture import attention
+from vrprobe.capture.attention import AttentionRecorder, active_recorder
+from vrprobe.capture.hidden import HiddenTaps
+from vrprobe.capture.logits import LogitStats
+
+
+class EmptyCaptureError(RuntimeError):
+    """Nothing (or not everything) was recorded: never return zeros or uniform maps instead."""
+
+
+@dataclass
+class CaptureRequest:
+    """What to record: image-token positions and named prompt position sets (0-based)."""
+
+    image_positions: np.ndarray
+    sections: dict[str, np.ndarray]
+    per_head: bool = False
+    hidden: bool = True
+
+
+@dataclass
+class CaptureResult:
+    """Per-step records of one generation (see module docstring for the row alignment)."""
+
+    new_tokens: np.ndarray  # (T,) generated ids
+    image_attention: np.ndarray  # (T, L, n_image) float32, or (T, L, H, n_image) per head
+    section_shares: dict[str, np.ndarray]  # name -> (T, L), head-averaged; has "generated"
+    token_entropy: np.ndarray  # (T,) nats, full vocabulary, raw logits
+    token_logprob: np.ndarray  # (T,) log-probability of new_tokens[t] under the raw logits
+    hidden_prompt: np.ndarray | None  # (L+1, d) residual stream at the last prompt token
+    hidden_last: np.ndarray | None  # (L+1, d) at the query of the last row
+
+
+def _all_configs(model: PreTrainedModel) -> dict[int, object]:
+    seen: dict[int, object] = {}
+    stack = [m.config for m in model.modules() if isinstance(m, PreTrainedModel)]
+    while stack:
+        cfg = stack.pop()
+        if id(cfg) not in seen:
+            seen[id(cfg)] = cfg
+            stack.extend(getattr(cfg, k) for k in cfg.sub_configs if getattr(cfg, k, None))
+    return seen
+
+
+@contextmanager
+def attention_switched(model: PreTrainedModel) -> Iterator[torch.nn.Module]:
+    """Route the language model's attention to "vrprobe" and yield the language model.
+
+    Uses the dict form of ``set_attn_implementation`` keyed by the sub-config that *is* the
+    language model's config, so the vision tower keeps its own implementation; on exit every
+    config's previous value is put back. The switch mutates config objects: one shared with
+    another model (``from_config`` without a deep copy) is switched for both meanwhile.
+    """
+    name, lm = attention.register(), model.get_decoder()
+    saved = [(c, c._attn_implementation_internal) for c in _all_configs(model).values()]
+    key = next((k for k in model.config.sub_configs if getattr(model.config, k) is lm.config), None)
+    try:
+        model.set_attn_implementation({key: name} if key else name)
+        if lm.config._attn_implementation != name:
+            raise EmptyCaptureError(f"could not route {type(lm).__name__} attention to {name!r}")
+        yield lm
+    finally:
+        for cfg, impl in saved:
+            cfg._attn_implementation_internal = impl
+
+
+class Capture:
+    """Context manager: attention switch, recorder and hooks for one generation; all undone."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        request: CaptureRequest,
+        *,
+        prompt_len: int,
+        max_steps: int,
+        row_output: bool = True,
+    ) -> None:
+        self.model, self.request, self.limits = model, request, (prompt_len, max_steps, row_output)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Capture:
+        with ExitStack() as stack:
+            lm = stack.enter_context(attention_switched(self.model))
+            layers, cfg = getattr(lm, "layers", None), lm.config
+            if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
+                raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
+            prompt_len, max_steps, row_output = self.limits
+            dev = lm.get_input_embeddings().weight.device
+            layer_of = {id(layer.self_attn): i for i, layer in enumerate(layers)}
+            self.n_layers, heads = len(layers), cfg.num_attention_heads
+            req = self.request
+            self.attn = AttentionRecorder(
+                layer_of,
+                heads,
+                req.image_positions,
+                req.sections,
+                req.per_head,
+                prompt_len,
+                max_steps,
+                row_output,
+                dev,
+            )
+            self.logits = LogitStats(max_steps, self._row, dev)
+            for hook in (
+                lm.register_forward_pre_hook(self.attn.advance),
+                self.model.register_forward_hook(self.logits.hook),
+            ):
+                stack.callback(hook.remove)
+            self.hidden = None
+            if self.request.hidden:
+                self.hidden = HiddenTaps(layers, cfg.hidden_size, self._row, dev)
+                stack.callback(self.hidden.remove)
+            stack.enter_context(active_recorder(self.attn))
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _row(self) -> int:
+        return self.attn.row
+
+    def result(self, new_tokens: torch.Tensor) -> CaptureResult:
+        """Check completeness and convert the buffers to numpy, once."""
+        n, a = int(new_tokens.shape[0]), self.attn
+        if a.calls == 0:
+            raise EmptyCaptureError(
+                "no attention rows were recorded: the language model did not dispatch to the "
+                "'vrprobe' attention function (custom attention code or an unsupported family?)"
+            )
+        if a.row + 1 != n or a.calls != n * self.n_layers or self.logits.n_chosen != n:
+            raise EmptyCaptureError(
+                f"incomplete capture: {n} tokens, {a.row + 1} forwards, {a.calls} attention rows "
+                f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
+            )
+        hidden = self.hidden.result(n) if self.hidden is not None else (None, None)
+        return CaptureResult(
+            new_tokens=new_tokens.cpu().numpy().astype(np.int64),
+            image_attention=_np(a.image[:n]),
+            section_shares={k: _np(a.shares[:n, :, j]) for j, k in enumerate(a.names)},
+            token_entropy=_np(self.logits.entropy[:n]),
+            token_logprob=_np(self.logits.logprob[:n]),
+            hidden_prompt=None if hidden[0] is None else _np(hidden[0]),
+            hidden_last=None if hidden[1] is None else _np(hidden[1]),
+        )
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    """Numpy view of a whole CPU buffer; a compact copy of a partial or strided view."""
+    t = t.detach().cpu()
+    whole = t.is_contiguous() and t.numel() * t.element_size() == t.untyped_storage().nbytes()
+    return t.numpy() if whole else t.clone(memory_format=torch.contiguous_format).numpy()
+
+
+def generate_with_capture(
+    model: PreTrainedModel,
+    inputs: dict,
+    request: CaptureRequest,
+    *,
+    max_new_tokens: int,
+    past_key_values: object = None,
+    row_output: bool = True,
+    **generate_kwargs: object,
+) -> CaptureResult:
+    """``model.generate(**inputs, ...)`` for one sequence, recording as it goes.
+
+    ``past_key_values`` may hold the prompt minus its last token (shared prefill; then leave
+    ``pixel_values`` out of ``inputs``): row 0 is still the last prompt token. ``row_output``:
+    see the module docstring. Raises :class:`EmptyCaptureError` if the capture is empty or
+    incomplete (never returns zeros).
+    """
+    batch, prompt_len = (int(n) for n in inputs["input_ids"].shape)
+    if batch != 1:
+        raise ValueError(f"generate_with_capture takes one sequence, got batch {batch}")
+    user_stops = list(generate_kwargs.pop("stopping_criteria", None) or [])  # type: ignore[call-overload]
+    if past_key_values is not None:
+        generate_kwargs["past_key_values"] = past_key_values
+    limits = {"prompt_len": prompt_len, "max_steps": max_new_tokens, "row_output": row_output}
+    with Capture(model, request, **limits) as cap:
+        out = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            stopping_criteria=StoppingCriteriaList([*user_stops, cap.logits]),
+            **generate_kwargs,
+        )
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    return cap.result(sequences[0, prompt_len:])

@@ -1,0 +1,99 @@
+"""One prompt prefill shared by the greedy answer and the K sampled answers (DESIGN decision 2).
+
+Why: for a VLM the prompt (hundreds of image tokens plus the vision tower) dominates the cost of
+a short answer. Running it once into a KV cache and copying that cache into a batch makes K
+samples cost about one prefill plus K cheap decodes instead of K full generations.
+
+The prefill covers the prompt *minus its last token*. `generate` is then called with the full
+prompt ids and the cache: it feeds only the uncached last token, whose logits start the answer,
+so sampling, stopping and logits processors all stay stock `generate` behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+#: Inputs aligned with the token sequence (batch, seq): sliced with the ids for the prefill and
+#: repeated with them for a batched continuation.
+SEQUENCE_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "moe_mm_token_type_ids",
+)
+
+
+def check_positions_supported(model: torch.nn.Module) -> None:
+    """Raise NotImplementedError for families whose positions live outside the KV cache.
+
+    Why: the shared prefill relies on `generate` deriving a continuation's positions from the
+    attention mask (plain 1-D RoPE, as in LLaVA/Llama). M-RoPE families (Qwen2/2.5/3-VL, GLM-4V,
+    ...) keep `rope_deltas` on the model, computed from the image grid during a prefill *with*
+    pixels; a cache-only continuation would need those deltas carried over and repeated per row.
+    This is the hook where that support goes (see FAMILIES.md, "Sampling facts").
+    """
+    for module in (model, getattr(model, "model", None)):
+        if module is not None and hasattr(module, "rope_deltas"):
+            raise NotImplementedError(
+                f"{type(model).__name__} uses M-RoPE (`rope_deltas` kept outside the cache); "
+                "shared-prefill continuation positions are not implemented for it yet"
+            )
+
+
+def mask_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids from a 2-D attention mask, exactly as `generate` derives them.
+
+    >>> mask_positions(torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])).tolist()
+    [[0, 0, 1, 2], [0, 1, 2, 3]]
+    """
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 0)
+
+
+@torch.no_grad()
+def prefill(model: torch.nn.Module, inputs: Mapping[str, Any]) -> DynamicCache:
+    """Run the prompt minus its last token (with the image inputs) once into a `DynamicCache`.
+
+    `inputs` is the processor output (`input_ids`, `attention_mask`, `pixel_values`, ...). The
+    returned cache holds `seq_len - 1` positions; pass it (via `repeat_cache`) to `generate`
+    together with the *full* prompt ids and no pixel inputs.
+    """
+    check_positions_supported(model)
+    input_ids = inputs["input_ids"]
+    if input_ids.shape[1] < 2:
+        raise ValueError("the prompt needs at least 2 tokens to share a prefill")
+    image_token_id = getattr(model.config, "image_token_id", None)
+    if image_token_id is not None and bool((input_ids[:, -1] == image_token_id).any()):
+        raise ValueError("the prompt's last token is an image token; it must be text")
+    mask = inputs.get("attention_mask")
+    if mask is None:
+        mask = torch.ones_like(input_ids)
+    kwargs = {k: v for k, v in inputs.items() if k not in SEQUENCE_KEYS and v is not None}
+    for key in SEQUENCE_KEYS:
+        if inputs.get(key) is not None:
+            kwargs[key] = inputs[key][:, :-1]
+    kwargs["attention_mask"] = mask[:, :-1]
+    kwargs["position_ids"] = mask_positions(mask)[:, :-1]
+    cache = DynamicCache(config=model.config)
+    model(**kwargs, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return cache
+
+
+def repeat_cache(cache: DynamicCache, n: int) -> DynamicCache:
+    """A deep copy of `cache` with every batch row repeated `n` times (row-interleaved).
+
+    The original is left untouched (generation grows and may edit the cache it is given), so one
+    prefill can seed several continuations: the greedy answer, the K samples, a capture run.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    copied = copy.deepcopy(cache)
+    if n > 1:
+        copied.batch_repeat_interleave(n)
+    return copied

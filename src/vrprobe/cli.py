@@ -1,0 +1,191 @@
+"""The `vrprobe` command line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vrprobe.config import RunConfig, format_validation_error
+from vrprobe.summary import RunSummary
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+
+def _progress(items: Iterable, total: int) -> Iterable:
+    columns = (
+        TextColumn("[bold]answering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        yield from bar.track(items, total=total)
+
+
+def _print_summary(summary: RunSummary, out: Path) -> None:
+    table = Table(title="vrprobe run", show_header=True, header_style="bold")
+    table.add_column("question type")
+    table.add_column("n", justify="right")
+    table.add_column("accuracy", justify="right")
+    for name, entry in summary.by_question_type.items():
+        table.add_row(name, str(entry["n"]), f"{entry['accuracy']:.3f}")
+    acc = "n/a" if summary.accuracy is None else f"{summary.accuracy:.3f}"
+    table.add_row("[bold]overall", f"[bold]{summary.answered}", f"[bold]{acc}")
+    Console().print(table)
+    console.print(
+        f"{summary.items} items ({summary.computed} computed now, "
+        f"{summary.items - summary.computed} already stored), {summary.errors} errors"
+    )
+    for example in summary.error_examples:
+        console.print(f"  [yellow]error[/] {example}")
+    console.print(f"run folder: [bold]{out}[/] (manifest.json, records/*.parquet)")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="'demo', a local model folder, or a hub id")] = "demo",
+    task: Annotated[str, typer.Option(help="'shapes', a .jsonl manifest or a datasets folder")] = (
+        "shapes"
+    ),
+    split: Annotated[str, typer.Option(help="split of a generated or saved task")] = "test",
+    limit: Annotated[int | None, typer.Option(help="at most this many samples")] = None,
+    seed: Annotated[int, typer.Option(help="base seed")] = 0,
+    samples: Annotated[int, typer.Option(help="K sampled answers (self-consistency)")] = 0,
+    temperature: Annotated[float, typer.Option(help="sampling temperature (with --samples)")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="nucleus sampling top-p (with --samples)")] = 0.9,
+    signals: Annotated[
+        str,
+        typer.Option(help="comma-separated groups: spatial,grounding,evidence,uncertainty,hidden"),
+    ] = "all",
+    max_new_tokens: Annotated[int, typer.Option(help="generation budget per answer")] = 8,
+    dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16")] = "float32",
+    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="run folder (resumed if it exists)")] = None,
+    retry_errors: Annotated[bool, typer.Option(help="recompute stored error records")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    flush_every: Annotated[int, typer.Option(help="write records every N items")] = 16,
+    report: Annotated[bool, typer.Option(help="analyse the run and write report.html")] = True,
+) -> None:
+    """Answer a task's questions with a model and record everything in a run folder."""
+    from vrprobe.models.loading import ModelLoadError
+    from vrprobe.runner import execute, plan_run
+    from vrprobe.store.run import RunFolderMismatch
+    from vrprobe.tasks.registry import TaskNotFound
+
+    try:
+        config = RunConfig(
+            model=model,
+            task=task,
+            split=split,
+            limit=limit,
+            seed=seed,
+            samples=samples,
+            temperature=temperature,
+            top_p=top_p,
+            **({} if signals == "all" else {"signals": tuple(signals.split(","))}),
+            max_new_tokens=max_new_tokens,
+            dtype=dtype,
+            device=device,
+            out=out,
+            retry_errors=retry_errors,
+            progress=progress,
+            flush_every=flush_every,
+        )
+    except ValidationError as exc:
+        raise _fail("invalid option\n" + format_validation_error(exc)) from None
+    try:
+        plan = plan_run(config)
+        console.print(
+            f"{len(plan.items)} items, {len(plan.items) - len(plan.pending)} already stored "
+            f"in {plan.out}"
+        )
+        summary = execute(plan, _progress if progress else None)
+    except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
+        raise _fail(str(exc)) from None
+    _print_summary(summary, plan.out)
+    if report and summary.answered:
+        _analyze_and_report([plan.out], n_boot=1000, seed=0)
+
+
+def _analyze_and_report(runs: list[Path], *, n_boot: int, seed: int, html: bool = True) -> None:
+    from vrprobe.analysis.analyze import analyze_runs
+    from vrprobe.analysis.probe_table import write_probe_table
+    from vrprobe.report import write_report
+    from vrprobe.report.gallery import task_image_loader
+
+    with console.status("analysing: hidden-state probes, bootstrap CIs, interaction model"):
+        for run_dir in runs:
+            write_probe_table(run_dir, seed=seed)
+        result = analyze_runs(runs, n_boot=n_boot, seed=seed)
+    _print_headline(result["headline"])
+    for run_dir in runs:
+        console.print(f"analysis: [bold]{run_dir / 'analysis'}[/]")
+        if html:
+            path = write_report(run_dir, image_loader=task_image_loader(run_dir), n_boot=n_boot)
+            console.print(f"report: [bold]{path}[/]")
+
+
+def _print_headline(rows: list[dict]) -> None:
+    if not rows:
+        console.print("no scalar signals to analyse")
+        return
+    table = Table(*rows[0], title="which signals predict a correct answer", header_style="bold")
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)
+
+
+def _existing_runs(runs: list[Path]) -> list[Path]:
+    for run_dir in runs:
+        if not (run_dir / "manifest.json").is_file():
+            raise _fail(f"{run_dir} is not a run folder (no manifest.json)")
+    return runs
+
+
+@app.command()
+def analyze(
+    runs: Annotated[list[Path], typer.Argument(help="run folders; transfer is fit on the first")],
+    n_boot: Annotated[int, typer.Option(help="bootstrap resamples for CIs", min=10)] = 1000,
+    seed: Annotated[int, typer.Option(help="seed for bootstrap and CV splits")] = 0,
+) -> None:
+    """Relate every signal to correctness; writes RUN/analysis/ and prints the headline table."""
+    _analyze_and_report(_existing_runs(runs), n_boot=n_boot, seed=seed, html=False)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    n_boot: Annotated[int, typer.Option(help="bootstrap resamples (if not analysed yet)")] = 1000,
+) -> None:
+    """Write RUN/report.html: one self-contained page, works offline."""
+    from vrprobe.report import write_report
+    from vrprobe.report.gallery import task_image_loader
+
+    (run_dir,) = _existing_runs([run_dir])
+    path = write_report(run_dir, image_loader=task_image_loader(run_dir), n_boot=n_boot)
+    console.print(f"report: [bold]{path}[/]")
+
+
+@app.command()
+def version() -> None:
+    """Print the vrprobe version."""
+    from vrprobe import __version__
+
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

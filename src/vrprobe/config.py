@@ -1,0 +1,79 @@
+"""Run configuration: validated before anything loads, fingerprinted for work-item keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SignalGroup = Literal["spatial", "grounding", "evidence", "uncertainty", "hidden"]
+SIGNAL_GROUPS: tuple[SignalGroup, ...] = (
+    "spatial",
+    "grounding",
+    "evidence",
+    "uncertainty",
+    "hidden",
+)
+
+# Fields that do not change what a record contains: they stay out of the fingerprint, so a
+# run can be resumed with another --limit, output folder or progress setting.
+NON_SEMANTIC_FIELDS = frozenset({"limit", "out", "progress", "retry_errors", "flush_every"})
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. Unknown fields are errors that name the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field("demo", description="'demo', a local model folder, or a hub id")
+    revision: str = Field("main", description="hub revision (ignored for local folders)")
+    task: str = Field("shapes", description="a registered task name or a path (.jsonl, folder)")
+    split: str = Field("test", description="split of a generated task")
+    limit: int | None = Field(None, ge=1, description="run at most this many samples")
+    seed: int = Field(0, ge=0, description="base seed; each item derives its own from its key")
+    max_new_tokens: int = Field(8, ge=1, le=4096)
+    samples: int = Field(0, ge=0, le=256, description="K sampled answers for self-consistency")
+    temperature: float = Field(0.7, gt=0.0, le=5.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    signals: tuple[SignalGroup, ...] = Field(
+        SIGNAL_GROUPS, min_length=1, description="signal groups to record (default: all)"
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "cpu"
+    batch_size: Literal[1] = Field(1, description="items per forward pass (1 for now)")
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    out: Path | None = None
+    progress: bool = True
+    retry_errors: bool = False
+    flush_every: int = Field(16, ge=1, description="write a shard every this many records")
+
+    def fingerprint(self) -> str:
+        """Short hash of the fields that change records.
+
+        >>> RunConfig().fingerprint() == RunConfig(limit=5, out=Path("x")).fingerprint()
+        True
+        >>> RunConfig().fingerprint() == RunConfig(seed=1).fingerprint()
+        False
+        """
+        fields = self.model_dump(mode="json", exclude=set(NON_SEMANTIC_FIELDS))
+        blob = json.dumps(fields, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per bad field: `field: message (got value)`.
+
+    >>> try:
+    ...     RunConfig(samples=-1)
+    ... except ValidationError as e:
+    ...     print(format_validation_error(e))
+    samples: Input should be greater than or equal to 0 (got -1)
+    """
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        lines.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Executors that turn work items into records."""

@@ -1,0 +1,156 @@
+"""Record columns from one capture: the glue between capture/ output and signals/ functions.
+
+Column names and shapes are documented in docs/records.md. Row 0 of every per-step array is
+the last prompt token's forward (it produces the first generated token); the per-layer
+"at the last prompt token" columns read that row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from vrprobe.capture.engine import CaptureResult
+from vrprobe.models.layout import ImageLayout
+from vrprobe.signals import sections, spatial, steps, uncertainty
+from vrprobe.signals.grounding import patch_evidence_scores, sink_tokens
+from vrprobe.signals.layers import top_layers
+
+LATE_FRACTION = 0.2
+
+
+def evidence_cells(layout: ImageLayout, boxes: tuple) -> np.ndarray:
+    """Image-token indices covered by any evidence box (rule "any")."""
+    if not boxes:
+        return np.array([], dtype=np.int64)
+    return np.unique(np.concatenate([layout.box_to_cells(b, "any") for b in boxes]))
+
+
+def _grid(layout: ImageLayout) -> tuple[tuple[int, int], np.ndarray]:
+    """The first tile's grid and each image token's (row, col) on it (-1 off the tile)."""
+    grid = layout.grids[0]
+    rc = layout.cells[:, 1:].copy()
+    rc[layout.cells[:, 0] != 0] = -1
+    return grid, rc
+
+
+def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any]:
+    """Spatial entropy, clusters and their layer-wise evolution (SPEC §1)."""
+    grid, rc = _grid(layout)
+    first = sections.grid_maps(result.image_attention[0], rc, grid)  # (L, rows, cols)
+    per_layer = np.asarray(spatial.spatial_entropy(first), dtype=np.float64).reshape(-1)
+    headline = spatial.mean_map(
+        sections.grid_maps(result.image_attention, rc, grid).reshape(-1, *grid)
+    )
+    return {
+        "grid_rows": grid[0],
+        "grid_cols": grid[1],
+        "layer_maps": result.image_attention[0],
+        "mean_map": headline.reshape(-1),
+        "spatial_entropy": float(spatial.spatial_entropy(headline)),
+        "cluster_count": int(spatial.cluster_count(headline)),
+        "layer_entropy": per_layer,
+        "layer_delta_entropy": spatial.entropy_evolution(per_layer),
+        "layer_clusters": np.array([spatial.cluster_count(m) for m in first], dtype=np.float64),
+        "early_entropy_drop": spatial.early_entropy_drop(per_layer),
+        "late_entropy_rise": spatial.late_entropy_rise(per_layer),
+        "early_lock": bool(spatial.early_lock(per_layer)),
+        "late_diffusion": bool(spatial.late_diffusion(per_layer)),
+    }
+
+
+def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str, int]) -> dict:
+    """Visual attention mass per step and layer, its sink-robust variant, RAPT per section."""
+    vam = result.section_shares["image"].astype(np.float64)  # (T, L)
+    n_layers = vam.shape[1]
+    deep = top_layers(n_layers)
+    sinks = sink_tokens(result.image_attention[0], np.arange(result.image_attention.shape[-1]))
+    robust = sections.sink_robust_mass(vam, result.image_attention, sinks)
+    cols: dict[str, Any] = {
+        "vam": float(vam.mean()),
+        "vam_top_half": float(vam[:, deep].mean()),
+        "vam_sink_robust": float(np.nanmean(robust)) if np.isfinite(robust).any() else None,
+        "n_sink_tokens": len(sinks),
+        "layer_vam": vam.mean(axis=0),
+        "step_vam": vam.mean(axis=1),
+        "step_layer_vam": vam,
+    }
+    for name, size in n_sections.items():
+        share = result.section_shares[name][0]
+        cols[f"layer_rapt_{name}"] = sections.rapt_from_share(share, size, 1.0, prompt_len)
+    return cols
+
+
+def evidence_columns(
+    result: CaptureResult, ev: np.ndarray, prompt_len: int, correct: bool
+) -> dict[str, Any]:
+    """Evidence mass/overlap per step and layer, collapse, RAPT and patch AUROC (SPEC §2–3)."""
+    img = result.image_attention
+    n_img = img.shape[-1]
+    vam = result.section_shares["image"].astype(np.float64)
+    em = sections.column_mass(img, ev)  # (T, L)
+    overlap = sections.safe_ratio(em, vam)
+    deep = top_layers(em.shape[1])
+    late = max(1, math.ceil(LATE_FRACTION * em.shape[0]))
+    label = np.zeros(n_img, dtype=bool)
+    label[ev] = True
+    scores = [patch_evidence_scores(row, label) for row in img[0]]
+    rapt_ev = sections.rapt_from_share(em[0], len(ev), 1.0, prompt_len)
+    non = n_img - len(ev)
+    rapt_non = (
+        sections.rapt_from_share(vam[0] - em[0], non, 1.0, prompt_len)
+        if non
+        else np.full(em.shape[1], np.nan)
+    )
+    step_em = em.mean(axis=1)
+    ev_deep, non_deep = float(np.nanmean(rapt_ev[deep])), float(np.nanmean(rapt_non[deep]))
+    return {
+        "evidence_cells": ev.tolist(),
+        "evidence_mass": float(em.mean()),
+        "evidence_overlap": float(np.nanmean(overlap)),
+        "evidence_overlap_late": float(np.nanmean(overlap[-late:])),
+        "collapse_ratio": steps.collapse_ratio(step_em),
+        "evidence_auc": steps.normalized_auc(step_em),
+        "layer_evidence_mass": em.mean(axis=0),
+        "layer_evidence_overlap": np.nanmean(overlap, axis=0),
+        "step_evidence_mass": step_em,
+        "step_layer_evidence_mass": em,
+        "layer_rapt_evidence": rapt_ev,
+        "layer_rapt_nonevidence": rapt_non,
+        "layer_evidence_auroc": np.array([s.auroc for s in scores]),
+        "layer_evidence_auprc": np.array([s.auprc for s in scores]),
+        "layer_evidence_ndcg": np.array([s.ndcg for s in scores]),
+        "evidence_auroc_deep": float(np.nanmean([scores[i].auroc for i in deep])),
+        "rapt_evidence_deep": ev_deep,
+        "rapt_nonevidence_deep": non_deep,
+        "seeing_not_believing": bool(not correct and ev_deep > non_deep),
+    }
+
+
+def uncertainty_columns(result: CaptureResult, text: str, offsets: np.ndarray) -> dict[str, Any]:
+    """Full-response and answer-span entropy, chosen-token confidence (SPEC §2)."""
+    ent, lp = result.token_entropy.astype(np.float64), result.token_logprob.astype(np.float64)
+    mask = uncertainty.answer_span_mask(text, offsets)
+    answer = uncertainty.answer_span_entropy(ent, mask)
+    return {
+        "full_entropy": uncertainty.full_response_entropy(ent),
+        "answer_entropy": None if math.isnan(answer) else answer,
+        "mean_logprob": uncertainty.mean_logprob(lp),
+        "perplexity": uncertainty.perplexity(lp),
+        "max_entropy": uncertainty.max_entropy(ent),
+        "step_entropy": ent,
+        "step_logprob": lp,
+        "step_is_answer": mask.tolist(),
+    }
+
+
+def token_offsets(tokenizer: Any, token_ids: np.ndarray) -> tuple[str, np.ndarray]:
+    """Decoded reply and each generated token's [start, end) character range in it."""
+    text, spans = "", []
+    for i in range(len(token_ids)):
+        prefix = tokenizer.decode(token_ids[: i + 1], skip_special_tokens=True)
+        spans.append((min(len(text), len(prefix)), len(prefix)))
+        text = prefix
+    return text, np.array(spans, dtype=np.int64).reshape(-1, 2)

@@ -1,0 +1,149 @@
+"""`vrprobe report`: one self-contained HTML file per run (figures embedded, works offline).
+
+Reads ``RUN/manifest.json`` and ``RUN/analysis/`` (running the analysis first when
+``summary.json`` is missing) and renders ``templates/report.html.j2`` with jinja2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from vrprobe.analysis.analyze import ANALYSIS, SUMMARY, analyze_runs
+from vrprobe.analysis.records import MAIN_SIGNALS, clean_subset, load_records, split_errors
+from vrprobe.report import plots
+from vrprobe.report.context import ci, num, provenance, signal_rows
+from vrprobe.report.gallery import MAP_COLUMNS, ImageLoader, gallery
+
+TEMPLATES = Path(__file__).parent / "templates"
+REPORT = "report.html"
+RAPT = ["layer_rapt_image", "layer_rapt_question", "layer_rapt_evidence", "layer_rapt_nonevidence"]
+OTHER_LAYERS = ["layer_vam", "layer_evidence_mass", "layer_evidence_auroc"]
+
+
+def _table(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def _figures(folder: Path, summary: dict, df: pd.DataFrame) -> list[dict]:
+    layers, steps = _table(folder, "layers.parquet"), _table(folder, "steps.parquet")
+    rc, preds = _table(folder, "risk_coverage.parquet"), _table(folder, "predictions.parquet")
+    pert, probes = _table(folder, "perturbations.parquet"), _table(folder, "probes.parquet")
+    empty = pd.DataFrame({"metric": [], "layer": [], "bin": [], "group": []})
+    layers, steps = (layers if not layers.empty else empty), (steps if not steps.empty else empty)
+    acc = summary.get("accuracy")
+    if not preds.empty and preds["p_combined"].notna().any():
+        p, label = preds["p_combined"].to_numpy(float), "combined model (out-of-fold)"
+    else:
+        p = preds["p_logprob"].to_numpy(float) if not preds.empty else np.empty(0)
+        label = "exp(mean log-prob)"
+    y = preds["correct"].to_numpy(bool) if not preds.empty else np.empty(0, bool)
+    main = [s for s in MAIN_SIGNALS if s in set(rc.get("signal", []))]
+    specs = [
+        (
+            "fig-entropy",
+            "Layer-wise spatial entropy, right vs wrong",
+            lambda: plots.layer_curves(layers, ["layer_entropy"], "spatial entropy (nats)"),
+            "no layer_entropy values (attention capture did not run)",
+        ),
+        (
+            "fig-rapt",
+            "RAPT per prompt section by layer, right vs wrong",
+            lambda: plots.layer_curves(layers, RAPT, "RAPT (relative attention per token)"),
+            "no layer_rapt_* values (attention capture did not run)",
+        ),
+        (
+            "fig-layer-grounding",
+            "Per-layer grounding signals, right vs wrong",
+            lambda: plots.small_multiples(layers, OTHER_LAYERS),
+            "no layer_vam / layer_evidence_* values",
+        ),
+        (
+            "fig-evidence-steps",
+            "Evidence mass along the reply (10 relative bins)",
+            lambda: plots.step_curve(steps, "step_evidence_mass"),
+            "no step_evidence_mass values (no evidence boxes, or capture did not run)",
+        ),
+        (
+            "fig-risk-coverage",
+            "Risk–coverage curves of the main signals",
+            lambda: plots.risk_coverage(
+                rc, main or list(rc.get("signal", []))[:5], 1 - acc if acc is not None else np.nan
+            ),
+            "no signal with a defined risk–coverage curve",
+        ),
+        (
+            "fig-probes",
+            "Hidden-state probe AUROC by layer",
+            lambda: plots.probe_auroc(probes),
+            "analysis/probes.parquet not found (probes were not trained)",
+        ),
+        (
+            "fig-reliability",
+            f"Reliability diagram: {label}",
+            lambda: plots.reliability(p, y, label) if p.size else None,
+            "no combined-model probabilities and no mean_logprob, or a single class",
+        ),
+        (
+            "fig-blur",
+            "Blur decay: accuracy per Gaussian blur level",
+            lambda: plots.blur_decay(pert),
+            "no blur perturbations (blur-kN) in this run",
+        ),
+    ]
+    return [{"id": i, "title": t, "src": make(), "missing": why} for i, t, make, why in specs]
+
+
+def write_report(
+    run: Path,
+    *,
+    image_loader: ImageLoader | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    gallery_size: int = 4,
+) -> Path:
+    """Write ``RUN/report.html`` (atomically) and return its path.
+
+    ``image_loader(record) -> PIL.Image | None`` reopens a record's image for the attention
+    gallery; without it the maps are drawn alone.
+    """
+    run = Path(run)
+    folder = run / ANALYSIS
+    if not (folder / SUMMARY).exists():
+        analyze_runs([run], n_boot=n_boot, seed=seed)
+    summary = json.loads((folder / SUMMARY).read_text())
+    manifest_path = run / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    df, _, _ = split_errors(load_records(run, extra=MAP_COLUMNS))
+    df, _ = clean_subset(df)
+    figures = _figures(folder, summary, df)
+    preds = _table(folder, "predictions.parquet")
+    cards = gallery(df, preds if not preds.empty else None, image_loader, gallery_size)
+    missing = [(f["title"], f["missing"]) for f in figures if f["src"] is None]
+    if "mean_map" not in df or not df["mean_map"].notna().any():
+        why = "no mean_map recorded (attention capture did not run)"
+        missing.append(("Attention gallery", why))
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]))
+    html = env.get_template("report.html.j2").render(
+        run=run.name,
+        summary=summary,
+        provenance=provenance(manifest),
+        signals=signal_rows(summary),
+        figures=figures,
+        gallery=cards,
+        missing=missing,
+        unavailable=sorted(summary.get("unavailable", {}).items()),
+        fmt=num,
+        ci=ci,
+    )
+    out = run / REPORT
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

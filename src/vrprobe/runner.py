@@ -1,0 +1,108 @@
+"""`vrprobe run`: task → work items → (skip done) → model → records → summary.
+
+Everything that can be checked without the model (configuration, task path, model folder,
+run-folder compatibility) is checked before the model loads. The model loads only when there
+is work left to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from vrprobe.config import RunConfig
+from vrprobe.exec.answer import answer_item
+from vrprobe.exec.items import WorkItem, item_key
+from vrprobe.models.loading import load_model, model_revision
+from vrprobe.provenance import environment
+from vrprobe.store.run import RunStore
+from vrprobe.summary import RunSummary, summarize
+from vrprobe.tasks.base import SampleError
+from vrprobe.tasks.registry import resolve_task
+
+DEFAULT_LIMIT = {"shapes": 300}
+
+
+def default_out(config: RunConfig) -> Path:
+    """`runs/<timestamp>-<model>-<task>` with path-unsafe characters replaced."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{Path(config.model).name}-{Path(config.task).stem}"
+    return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+@dataclass
+class RunPlan:
+    """What a run will do: its folder, its items, which of them are already stored."""
+
+    config: RunConfig
+    out: Path
+    store: RunStore
+    items: list[WorkItem]
+    pending: list[WorkItem] = field(default_factory=list)
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """Validate, open (or resume) the run folder, list items and what is left to do."""
+    task = resolve_task(config.task, config.split)
+    revision = model_revision(config.model, config.revision)
+    limit = config.limit or DEFAULT_LIMIT.get(config.task)
+    fingerprint = config.fingerprint()
+    out = config.out or default_out(config)
+    manifest = {
+        "config": config.model_dump(mode="json"),
+        "fingerprint": fingerprint,
+        "model_revision": revision,
+        "task": task.name,
+        "seed": config.seed,
+        "attn_implementation": config.attn_implementation,
+        "batch_size": config.batch_size,
+        "environment": environment(),
+    }
+    store = RunStore.open(out, manifest, flush_every=config.flush_every)
+    items = []
+    for sample in task.samples(limit):
+        sid = sample.sample_id if isinstance(sample, SampleError) else sample.id
+        key = item_key(
+            model_revision=revision,
+            task=task.name,
+            sample_id=sid,
+            perturbation="none",
+            seed=config.seed,
+            samples=config.samples,
+            fingerprint=fingerprint,
+        )
+        items.append(WorkItem(key=key, task=task.name, sample=sample))
+    done = store.done_keys()
+    if config.retry_errors:
+        done -= store.error_keys()
+    pending = [it for it in items if it.key not in done]
+    return RunPlan(config, out, store, items, pending)
+
+
+ProgressFactory = Callable[[Iterable[WorkItem], int], Iterable[WorkItem]]
+
+
+def execute(plan: RunPlan, progress: ProgressFactory | None = None) -> RunSummary:
+    """Answer every pending item, storing records as they complete; then summarise."""
+    config = plan.config
+    if plan.pending:
+        loaded = load_model(
+            config.model,
+            revision=config.revision,
+            dtype=config.dtype,
+            device=config.device,
+            attn_implementation=config.attn_implementation,
+        )
+        iterator = progress(plan.pending, len(plan.pending)) if progress else plan.pending
+        try:
+            for item in iterator:
+                plan.store.add(answer_item(loaded, item, config))
+        finally:
+            plan.store.flush()
+    keys = {it.key for it in plan.items}
+    summary = summarize(plan.store.read(), keys, computed=len(plan.pending))
+    plan.store.update_manifest(summary=summary.as_dict())
+    return summary

@@ -1,0 +1,1 @@
+"""Signals: pure numpy functions over captured arrays. Never imports torch."""

@@ -1,0 +1,1 @@
+"""Generated and file-based tasks: samples, loaders, scoring."""

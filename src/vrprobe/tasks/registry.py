@@ -1,0 +1,52 @@
+"""Resolve `--task`: a registered name (generated tasks) or a path to task files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from vrprobe.tasks.base import Task
+
+
+class TaskNotFound(ValueError):
+    """`--task` names neither a registered task nor a readable path."""
+
+
+def _shapes(split: str) -> Task:
+    from vrprobe.tasks.shapes import SPLIT_SEEDS, ShapesTask
+
+    if split not in SPLIT_SEEDS:
+        raise TaskNotFound(f"shapes has no split {split!r}; choose one of {sorted(SPLIT_SEEDS)}")
+    return ShapesTask(split=split)
+
+
+REGISTRY: dict[str, Callable[[str], Task]] = {"shapes": _shapes}
+
+
+def resolve_task(spec: str, split: str = "test") -> Task:
+    """A `Task` for a registry name, a `.jsonl` manifest, or a saved `datasets` folder.
+
+    >>> resolve_task("shapes").name
+    'shapes'
+    """
+    if spec in REGISTRY:
+        return REGISTRY[spec](split)
+    from vrprobe.tasks.files import FileTask
+
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix != ".jsonl":
+            raise TaskNotFound(f"task file {path} must be a .jsonl manifest")
+        return FileTask(path)
+    if (path / "dataset_dict.json").is_file():
+        if not (path / split / "state.json").is_file():
+            raise TaskNotFound(f"{path} has no split {split!r} (pass --split)")
+        return FileTask(path / split)
+    if (path / "state.json").is_file():
+        return FileTask(path)
+    if path.is_dir():
+        raise TaskNotFound(f"{path} is a folder but not one saved by datasets.save_to_disk")
+    raise TaskNotFound(
+        f"unknown task {spec!r}: use one of {sorted(REGISTRY)}, a .jsonl manifest, "
+        "or a folder saved by datasets.save_to_disk"
+    )
