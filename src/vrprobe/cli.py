@@ -142,10 +142,14 @@ def _print_headline(rows: list[dict]) -> None:
     if not rows:
         console.print("no scalar signals to analyse")
         return
-    table = Table(*rows[0], title="which signals predict a correct answer", header_style="bold")
+    one_run = len({row["run"] for row in rows}) == 1
+    names = [name for name in rows[0] if not (one_run and name == "run")]
+    table = Table(title="which signals predict a correct answer", header_style="bold")
+    for name in names:
+        table.add_column(name, no_wrap=name in ("signal", "AUROC [95% CI]"))
     for row in rows:
-        table.add_row(*row.values())
-    Console().print(table)
+        table.add_row(*(row[name] for name in names))
+    Console(width=max(Console().width, 110)).print(table)
 
 
 def _existing_runs(runs: list[Path]) -> list[Path]:

@@ -80,7 +80,9 @@ def read_shards(folder: Path, columns: Iterable[str] | None = None) -> pa.Table:
     paths = sorted(folder.glob(SHARD_GLOB), key=lambda p: (p.stat().st_mtime_ns, p.name))
     if not paths:
         return pa.table({"item_key": pa.array([], pa.string())})
-    cols = list(columns) if columns is not None else None
+    cols = None
+    if columns is not None:  # the key and error columns are needed to deduplicate
+        cols = list(dict.fromkeys(["item_key", "error", *columns]))
     tables = [_read_columns(p, cols) for p in paths]
     table = pa.concat_tables(tables, promote_options="permissive")
     return _dedupe(table)
