@@ -16,7 +16,7 @@ from vrprobe.config import RunConfig, format_validation_error
 from vrprobe.summary import RunSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress(items: Iterable, total: int) -> Iterable:

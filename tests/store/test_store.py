@@ -105,6 +105,6 @@ def test_requested_columns_missing_from_a_shard_come_back_null(tmp_path):
     write_shard(tmp_path, [rec("a", error="bad")])
     write_shard(tmp_path, [rec("b", hidden=np.ones((2, 3)))])
     table = read_shards(tmp_path, columns=["item_key", "hidden"])
-    assert table.column_names == ["item_key", "hidden"]
+    assert table.column_names == ["item_key", "error", "hidden"]  # key and error always come
     rows = {r["item_key"]: r["hidden"] for r in table.to_pylist()}
     assert rows["a"] is None and np.array(rows["b"]).shape == (2, 3)

@@ -64,7 +64,7 @@ class HiddenTaps:
                 out = args[0] if args else out["hidden_states"]  # type: ignore[index]
             elif isinstance(out, tuple):
                 out = out[0]
-            (first if step() == 0 else later).copy_(out[0, -1])  # type: ignore[index]
+            (first if step() == 0 else later).copy_(out[0, -1].detach())  # type: ignore[index]
 
         return hook
 

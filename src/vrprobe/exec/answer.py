@@ -175,5 +175,6 @@ def _measure_all(
         cols.update(hidden_prompt=result.hidden_prompt, hidden_last=result.hidden_last)
     ev = measure.evidence_cells(prep.layout, sample.evidence_boxes)
     if "evidence" in groups and len(ev):
-        cols.update(measure.evidence_columns(result, ev, prep.prompt_len, correct))
+        step_ids = measure.reasoning_steps(text, offsets)
+        cols.update(measure.evidence_columns(result, ev, prep.prompt_len, correct, step_ids))
     return cols

@@ -83,8 +83,27 @@ def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str,
     return cols
 
 
+def reasoning_steps(text: str, offsets: np.ndarray) -> np.ndarray:
+    """Per generated token, its reasoning step (-1 for think tags and the final answer)."""
+    return steps.segment_steps(text, offsets).step_ids
+
+
+def _reasoning_axis(step_em: np.ndarray, step_ids: np.ndarray) -> dict[str, Any]:
+    """Collapse and normalised AUC of evidence mass over reasoning tokens (answer excluded);
+    None when the reply has fewer than two reasoning tokens (e.g. a one-word answer)."""
+    on = step_ids >= 0
+    if on.sum() < 2:
+        return {"collapse_ratio": None, "evidence_auc": None}
+    curve = step_em[on]
+    collapse = steps.collapse_ratio(curve)
+    return {
+        "collapse_ratio": None if math.isnan(collapse) else collapse,
+        "evidence_auc": steps.normalized_auc(curve),
+    }
+
+
 def evidence_columns(
-    result: CaptureResult, ev: np.ndarray, prompt_len: int, correct: bool
+    result: CaptureResult, ev: np.ndarray, prompt_len: int, correct: bool, step_ids: np.ndarray
 ) -> dict[str, Any]:
     """Evidence mass/overlap per step and layer, collapse, RAPT and patch AUROC (SPEC §2–3)."""
     img = result.image_attention
@@ -111,8 +130,7 @@ def evidence_columns(
         "evidence_mass": float(em.mean()),
         "evidence_overlap": float(np.nanmean(overlap)),
         "evidence_overlap_late": float(np.nanmean(overlap[-late:])),
-        "collapse_ratio": steps.collapse_ratio(step_em),
-        "evidence_auc": steps.normalized_auc(step_em),
+        **_reasoning_axis(step_em, step_ids),
         "layer_evidence_mass": em.mean(axis=0),
         "layer_evidence_overlap": np.nanmean(overlap, axis=0),
         "step_evidence_mass": step_em,
@@ -143,6 +161,7 @@ def uncertainty_columns(result: CaptureResult, text: str, offsets: np.ndarray) -
         "step_entropy": ent,
         "step_logprob": lp,
         "step_is_answer": mask.tolist(),
+        "step_reasoning_id": reasoning_steps(text, offsets).tolist(),
     }
 
 

@@ -138,6 +138,9 @@ def build_demo_config(tokenizer: PreTrainedTokenizerFast) -> LlavaConfig:
         num_key_value_heads=4,
         max_position_embeddings=128,
         tie_word_embeddings=False,
+        # Larger than the usual 0.02: at this width the decoder then learns word combinations
+        # (the language prior, "is there a red square") several times faster from scratch.
+        initializer_range=0.08,
         **ids,
     )
     config = LlavaConfig(

@@ -72,7 +72,8 @@ def sweep_temporaries(folder: Path) -> int:
 
 
 def read_shards(folder: Path, columns: Iterable[str] | None = None) -> pa.Table:
-    """All shards as one table, one row per `item_key`.
+    """All shards as one table, one row per `item_key` (`columns` selects columns; the key and
+    `error` columns always come along, and columns a shard lacks come back as nulls).
 
     Where a key appears more than once (a retried error, two workers racing), a record without
     an error wins over an error record, then the first written.
