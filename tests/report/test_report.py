@@ -28,6 +28,7 @@ FIGURES = (
     "fig-evidence-steps",
     "fig-risk-coverage",
     "fig-probes",
+    "fig-truth-margin",
     "fig-reliability",
     "fig-blur",
 )

@@ -31,6 +31,17 @@ def _table(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 
+def _best_probe_layer(probes: pd.DataFrame) -> str:
+    """': most predictive layer L (AUROC a, probe @ position)', or '' without probes."""
+    if probes.empty or not probes["auroc"].notna().any():
+        return ""
+    best = probes.loc[probes["auroc"].idxmax()]
+    return (
+        f": most predictive layer {int(best['layer'])} "
+        f"(AUROC {best['auroc']:.3f}, {best['probe']} @ {best['position']})"
+    )
+
+
 def _figures(folder: Path, summary: dict, df: pd.DataFrame) -> list[dict]:
     layers, steps = _table(folder, "layers.parquet"), _table(folder, "steps.parquet")
     rc, preds = _table(folder, "risk_coverage.parquet"), _table(folder, "predictions.parquet")
@@ -80,9 +91,15 @@ def _figures(folder: Path, summary: dict, df: pd.DataFrame) -> list[dict]:
         ),
         (
             "fig-probes",
-            "Hidden-state probe AUROC by layer",
+            f"Hidden-state probe AUROC by layer{_best_probe_layer(probes)}",
             lambda: plots.probe_auroc(probes),
             "analysis/probes.parquet not found (probes were not trained)",
+        ),
+        (
+            "fig-truth-margin",
+            "Logit-lens truth margin by layer (final norm applied), right vs wrong",
+            lambda: plots.layer_curves(layers, ["layer_truth_margin"], "truth margin (logits)"),
+            "no layer_truth_margin values (hidden states were not captured)",
         ),
         (
             "fig-reliability",
