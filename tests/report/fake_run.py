@@ -102,7 +102,7 @@ def _record(
         "sc_distinct": float(rng.integers(1, 5)),
         "layer_entropy": 3.0 - 0.3 * np.arange(L) - 0.2 * sign + rng.normal(0, 0.05, L),
         "layer_rapt_image": 0.5 + 0.2 * np.arange(L) + rng.normal(0, 0.05, L),
-        "layer_truth_margin": np.arange(L + 1) * (0.5 + sign) + rng.normal(0, 0.1, L + 1),
+        "layer_truth_margin": np.arange(L + 1) * (0.5 + sign),  # no rng draw: keeps the others
         "layer_rapt_question": 2.0 - 0.2 * np.arange(L) + rng.normal(0, 0.05, L),
         "layer_rapt_evidence": (1 + deep * (1.0 + 0.5 * sign) + rng.normal(0, 0.05, L))
         if visual
