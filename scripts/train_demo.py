@@ -11,7 +11,7 @@ The auxiliary heads are dropped at save time; weights are rounded to fp16 (and s
 model is evaluated after rounding, and the saved copy is reloaded and checked to give the same
 logits. Usage::
 
-    python scripts/train_demo.py                 # ~30 min on one free core
+    python scripts/train_demo.py                 # ~33 CPU-minutes (one thread) measured here
     python scripts/train_demo.py --stage1-steps 20 --stage2-steps 20 --out /tmp/demo  # smoke
 """
 
