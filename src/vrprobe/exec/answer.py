@@ -164,17 +164,17 @@ def _measure_all(
 ) -> dict[str, Any]:
     """The record columns of the selected signal groups."""
     cols: dict[str, Any] = {}
+    step_ids = measure.reasoning_steps(text, offsets)
     if "spatial" in groups:
         cols.update(measure.spatial_columns(result, prep.layout))
     if "grounding" in groups:
         sizes = {name: len(pos) for name, pos in prep.sections.items()}
         cols.update(measure.visual_columns(result, prep.prompt_len, sizes))
     if "uncertainty" in groups:
-        cols.update(measure.uncertainty_columns(result, text, offsets))
+        cols.update(measure.uncertainty_columns(result, text, offsets, step_ids))
     if "hidden" in groups:
         cols.update(hidden_prompt=result.hidden_prompt, hidden_last=result.hidden_last)
     ev = measure.evidence_cells(prep.layout, sample.evidence_boxes)
     if "evidence" in groups and len(ev):
-        step_ids = measure.reasoning_steps(text, offsets)
         cols.update(measure.evidence_columns(result, ev, prep.prompt_len, correct, step_ids))
     return cols

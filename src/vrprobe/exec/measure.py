@@ -147,7 +147,9 @@ def evidence_columns(
     }
 
 
-def uncertainty_columns(result: CaptureResult, text: str, offsets: np.ndarray) -> dict[str, Any]:
+def uncertainty_columns(
+    result: CaptureResult, text: str, offsets: np.ndarray, step_ids: np.ndarray
+) -> dict[str, Any]:
     """Full-response and answer-span entropy, chosen-token confidence (SPEC §2)."""
     ent, lp = result.token_entropy.astype(np.float64), result.token_logprob.astype(np.float64)
     mask = uncertainty.answer_span_mask(text, offsets)
@@ -161,7 +163,7 @@ def uncertainty_columns(result: CaptureResult, text: str, offsets: np.ndarray) -
         "step_entropy": ent,
         "step_logprob": lp,
         "step_is_answer": mask.tolist(),
-        "step_reasoning_id": reasoning_steps(text, offsets).tolist(),
+        "step_reasoning_id": step_ids.tolist(),
     }
 
 
