@@ -318,6 +318,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=300)
+    ap.add_argument("--stage2-lr", type=float, default=1e-3)
+    ap.add_argument("--vision-lr-scale", type=float, default=1.0)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -331,7 +333,17 @@ def main() -> None:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params / 1e6:.2f} M", flush=True)
     stage1(model, heads, batcher, args.stage1_steps, clock)
-    stage2(model, heads, processor, batcher, args.stage2_steps, clock, eval_every=args.eval_every)
+    stage2(
+        model,
+        heads,
+        processor,
+        batcher,
+        args.stage2_steps,
+        clock,
+        lr=args.stage2_lr,
+        eval_every=args.eval_every,
+        vision_lr_scale=args.vision_lr_scale,
+    )
     train_time, train_cpu = time.time() - t0, time.process_time() - c0
 
     # Round to fp16 (what is saved), evaluate, save, reload, compare.
