@@ -18,10 +18,16 @@ with the row output they follow eager attention, within float rounding of sdpa).
 (the mask creation looks the name up there; a missing entry silently drops the mask). The function
 records only while a recorder is active (:func:`active_recorder`) and only for attention modules
 the recorder knows (the language model): anything else is passed to sdpa untouched.
+
+Family quirks: GQA (query heads grouped per KV head), logit soft-capping (the row applies it;
+outputs of soft-capped layers come from the family's eager kernel, sdpa cannot cap), sliding-
+window layers (a windowed cache hands over only the trailing keys: the row is placed back on
+absolute positions, zero before the window) and bidirectional blocks (read from the mask).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -96,13 +102,10 @@ class AttentionRecorder:
     def record(self, layer: int, probs: torch.Tensor) -> None:
         """Keep the head-averaged row of ``layer``; after the last layer, reduce the step."""
         row, n_keys = self.row, self.prompt_len + self.row
-        if probs.shape[-1] != n_keys:
-            if probs.shape[-1] < n_keys:
-                raise NotImplementedError(
-                    f"layer {layer} saw {probs.shape[-1]} keys, expected {n_keys}: windowed "
-                    "caches (sliding-window layers) are not supported yet"
-                )
+        if probs.shape[-1] > n_keys:
             probs = probs[..., :n_keys]  # static cache: trailing slots are masked (zero weight)
+        elif probs.shape[-1] < n_keys:
+            probs = window_to_absolute(probs, n_keys)
         if probs.device != self.device:  # layers spread over devices
             probs = probs.to(self.device)
         self._means[layer] = probs.mean(dim=(0, 1))
@@ -114,6 +117,24 @@ class AttentionRecorder:
             if not self.per_head:
                 torch.index_select(rows, 1, self.image_idx, out=self.image[row])
             torch.mm(rows, self.sec_t[:n_keys], out=self.shares[row])
+
+
+def window_to_absolute(probs: torch.Tensor, n_keys: int) -> torch.Tensor:
+    """A sliding-window layer's row over its ``k`` cached keys, placed on all ``n_keys``.
+
+    A windowed cache (``DynamicSlidingWindowLayer``) hands the attention only the trailing
+    ``k`` keys, i.e. absolute positions ``n_keys - k .. n_keys - 1``; keys before the window get
+    weight 0, which is exactly what the layer attends to them.
+
+    >>> window_to_absolute(torch.tensor([[[0.25, 0.75]]]), 4).tolist()
+    [[[0.0, 0.0, 0.25, 0.75]]]
+    """
+    k = probs.shape[-1]
+    if k > n_keys:
+        raise ValueError(f"a window of {k} keys cannot lie inside {n_keys} keys")
+    full = probs.new_zeros(*probs.shape[:-1], n_keys)
+    full[..., n_keys - k :] = probs
+    return full
 
 
 def _positions(values: np.ndarray, prompt_len: int, name: str) -> np.ndarray:
@@ -203,9 +224,36 @@ def vrprobe_attention_forward(
             recorder.record(layer, probs)
             if recorder.row_output and query.shape[2] == 1 and not dropout and _plain(kwargs):
                 return row_output(probs, value), None
+    if kwargs.get("softcap") is not None:  # sdpa cannot soft-cap: the family's eager kernel
+        return softcap_output(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     return sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
+
+
+def softcap_output(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float,
+    scaling: float | None,
+    **kwargs: object,
+) -> tuple[torch.Tensor, None]:
+    """Attention output with logit soft-capping (Gemma 2/3), by the module's own
+    ``eager_attention_forward``; sdpa's boolean mask becomes eager's additive one."""
+    eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+    if eager is None:
+        raise NotImplementedError(f"{type(module).__name__}: soft-capping without an eager kernel")
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        neg = torch.finfo(query.dtype).min
+        attention_mask = torch.zeros_like(attention_mask, dtype=query.dtype).masked_fill(
+            ~attention_mask, neg
+        )
+    out, _ = eager(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                   **kwargs)  # fmt: skip
+    return out, None
 
 
 def register() -> str:

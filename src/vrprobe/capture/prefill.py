@@ -57,12 +57,24 @@ def mask_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prefill(model: torch.nn.Module, inputs: Mapping[str, Any]) -> DynamicCache:
+def prefill(
+    model: torch.nn.Module,
+    inputs: Mapping[str, Any],
+    *,
+    bidirectional_prompt: bool = False,
+    position_offset: int = 0,
+) -> DynamicCache:
     """Run the prompt minus its last token (with the image inputs) once into a `DynamicCache`.
 
     `inputs` is the processor output (`input_ids`, `attention_mask`, `pixel_values`, ...). The
     returned cache holds `seq_len - 1` positions; pass it (via `repeat_cache`) to `generate`
     together with the *full* prompt ids and no pixel inputs.
+
+    `bidirectional_prompt` (PaliGemma: the whole prompt is one bidirectional prefix): earlier
+    prompt tokens attend to the last one, so the cache is computed from the *full* prompt and
+    its last position dropped; `generate` recomputes that position exactly (it is the prefix's
+    last token, which sees every key either way). `position_offset` is added to the position
+    ids derived from the mask, as the family's `generate` does (PaliGemma counts from 1).
     """
     check_positions_supported(model)
     input_ids = inputs["input_ids"]
@@ -74,14 +86,17 @@ def prefill(model: torch.nn.Module, inputs: Mapping[str, Any]) -> DynamicCache:
     mask = inputs.get("attention_mask")
     if mask is None:
         mask = torch.ones_like(input_ids)
+    end = None if bidirectional_prompt else -1
     kwargs = {k: v for k, v in inputs.items() if k not in SEQUENCE_KEYS and v is not None}
     for key in SEQUENCE_KEYS:
         if inputs.get(key) is not None:
-            kwargs[key] = inputs[key][:, :-1]
-    kwargs["attention_mask"] = mask[:, :-1]
-    kwargs["position_ids"] = mask_positions(mask)[:, :-1]
+            kwargs[key] = inputs[key][:, :end]
+    kwargs["attention_mask"] = mask[:, :end]
+    kwargs["position_ids"] = (mask_positions(mask) + position_offset)[:, :end]
     cache = DynamicCache(config=model.config)
     model(**kwargs, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    if bidirectional_prompt:
+        cache.crop(-1)
     return cache
 
 

@@ -121,7 +121,11 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
         prep = prepare(loaded, image, sample.question)
         torch.manual_seed(seed)
         with torch.inference_mode():
-            cache = prefill(loaded.model, prep.inputs) if config.samples else None
+            options = {
+                "bidirectional_prompt": loaded.adapter.bidirectional_prompt,
+                "position_offset": loaded.adapter.position_offset,
+            }
+            cache = prefill(loaded.model, prep.inputs, **options) if config.samples else None
             result = _greedy(loaded, prep, config, cache)
             replies = _samples(loaded, prep, config, cache, seed) if cache is not None else []
         text, offsets = measure.token_offsets(loaded.processor.tokenizer, result.new_tokens)

@@ -93,7 +93,7 @@ class LoadedModel:
 
     def inputs(self, image: Image.Image, question: str) -> dict:
         batch = self.processor(images=image, text=self.prompt(question), return_tensors="pt")
-        return self.to_device(dict(batch))
+        return self.adapter.generate_inputs(self.to_device(dict(batch)))
 
     def decode(self, token_ids: Any) -> str:
         return self.processor.tokenizer.decode(token_ids, skip_special_tokens=True).strip()

@@ -57,13 +57,12 @@ def prepare(loaded: LoadedModel, image: Image.Image, question: str) -> Prepared:
         images=image, text=prompt, return_tensors="pt", return_offsets_mapping=True
     )
     offsets = batch.pop("offset_mapping")[0].numpy()
-    inputs = loaded.to_device(dict(batch))
-    ids = inputs["input_ids"][0].cpu().numpy()
     adapter = loaded.adapter
+    inputs = adapter.generate_inputs(loaded.to_device(dict(batch)))
+    ids = inputs["input_ids"][0].cpu().numpy()
     layout = adapter.layout(ids, loaded.processor, loaded.model.config, image.size, inputs)
     image_pos = layout.positions
-    token = adapter.image_token(loaded.processor)
-    q_pos = question_positions(prompt, question, token, offsets, image_pos)
+    q_pos = adapter.question_positions(loaded.processor, prompt, question, offsets, image_pos)
     rest = np.setdiff1d(np.arange(len(ids)), np.union1d(image_pos, q_pos))
     sections = {"image": image_pos, "question": q_pos, "template": rest}
     return Prepared(inputs, layout, {k: v for k, v in sections.items() if len(v)})

@@ -33,6 +33,10 @@ class FamilyAdapter:
     model_types: ClassVar[tuple[str, ...]] = ()
     supports: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)
     notes: ClassVar[str] = ""
+    # The whole prompt is one bidirectional prefix (PaliGemma): see capture.prefill.prefill.
+    bidirectional_prompt: ClassVar[bool] = False
+    # Added to mask-derived position ids, as the family's generate does (PaliGemma: 1).
+    position_offset: ClassVar[int] = 0
 
     def image_token_id(self, config: Any) -> int:
         """``config.image_token_id`` is right for every family (FAMILIES.md)."""
@@ -67,6 +71,15 @@ class FamilyAdapter:
     def generate_inputs(self, inputs: dict) -> dict:
         """Model inputs as ``generate`` wants them (e.g. keep ``mm_token_type_ids``)."""
         return inputs
+
+    def question_positions(
+        self, processor: Any, prompt: str, question: str, offsets: np.ndarray, image_pos: np.ndarray
+    ) -> np.ndarray:
+        """Token positions of the question in the processor's expanded prompt (``offsets``);
+        families whose processor adds text around the image placeholder override this."""
+        from vrprobe.models.prepare import question_positions
+
+        return question_positions(prompt, question, self.image_token(processor), offsets, image_pos)
 
     def layout(
         self,
