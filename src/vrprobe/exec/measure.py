@@ -37,13 +37,37 @@ def _grid(layout: ImageLayout) -> tuple[tuple[int, int], np.ndarray]:
 
 
 def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any]:
-    """Spatial entropy, clusters and their layer-wise evolution (SPEC §1)."""
+    """Spatial entropy, clusters and their layer-wise evolution (SPEC §1).
+
+    A map with zero mass on the image is a layer that cannot see it (a sliding-window layer
+    whose window has moved past the image, Gemma 3): it is left out of the headline map, and
+    its per-layer entropy and cluster count are NaN; the entropy trend is read over the layers
+    that see the image (None when fewer than two do). An empty capture raises before this.
+    """
     grid, rc = _grid(layout)
+    maps = sections.grid_maps(result.image_attention, rc, grid).reshape(-1, *grid)
+    seen = maps.sum(axis=(1, 2)) > 0
+    if not seen.any():
+        raise ValueError("no layer at any step put attention on the image tokens")
+    headline = spatial.mean_map(maps[seen])
     first = sections.grid_maps(result.image_attention[0], rc, grid)  # (L, rows, cols)
-    per_layer = np.asarray(spatial.spatial_entropy(first), dtype=np.float64).reshape(-1)
-    headline = spatial.mean_map(
-        sections.grid_maps(result.image_attention, rc, grid).reshape(-1, *grid)
+    sees = first.sum(axis=(1, 2)) > 0
+    per_layer = np.full(len(first), np.nan)
+    clusters = np.full(len(first), np.nan)
+    if sees.any():
+        per_layer[sees] = np.asarray(spatial.spatial_entropy(first[sees])).reshape(-1)
+        clusters[sees] = [spatial.cluster_count(m) for m in first[sees]]
+    trend = per_layer[sees]
+    flags: dict[str, Any] = dict.fromkeys(
+        ("early_entropy_drop", "late_entropy_rise", "early_lock", "late_diffusion")
     )
+    if trend.size >= 2:
+        flags = {
+            "early_entropy_drop": spatial.early_entropy_drop(trend),
+            "late_entropy_rise": spatial.late_entropy_rise(trend),
+            "early_lock": bool(spatial.early_lock(trend)),
+            "late_diffusion": bool(spatial.late_diffusion(trend)),
+        }
     return {
         "grid_rows": grid[0],
         "grid_cols": grid[1],
@@ -52,12 +76,9 @@ def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any
         "spatial_entropy": float(spatial.spatial_entropy(headline)),
         "cluster_count": int(spatial.cluster_count(headline)),
         "layer_entropy": per_layer,
-        "layer_delta_entropy": spatial.entropy_evolution(per_layer),
-        "layer_clusters": np.array([spatial.cluster_count(m) for m in first], dtype=np.float64),
-        "early_entropy_drop": spatial.early_entropy_drop(per_layer),
-        "late_entropy_rise": spatial.late_entropy_rise(per_layer),
-        "early_lock": bool(spatial.early_lock(per_layer)),
-        "late_diffusion": bool(spatial.late_diffusion(per_layer)),
+        "layer_delta_entropy": np.concatenate([[np.nan], np.diff(per_layer)]),
+        "layer_clusters": clusters,
+        **flags,
     }
 
 
