@@ -75,11 +75,24 @@ class FamilyAdapter:
     def question_positions(
         self, processor: Any, prompt: str, question: str, offsets: np.ndarray, image_pos: np.ndarray
     ) -> np.ndarray:
-        """Token positions of the question in the processor's expanded prompt (``offsets``);
-        families whose processor adds text around the image placeholder override this."""
+        """Token positions of the question in the processor's expanded prompt (``offsets``).
+
+        The processor replaces the image placeholder by image tokens followed by
+        ``text_after_image``; the question is found on the prompt with that text inserted.
+        """
         from vrprobe.models.prepare import question_positions
 
-        return question_positions(prompt, question, self.image_token(processor), offsets, image_pos)
+        token = self.image_token(processor)
+        after = self.text_after_image(processor)
+        if after and token in prompt:
+            end = prompt.rfind(token) + len(token)
+            prompt = prompt[:end] + after + prompt[end:]
+        return question_positions(prompt, question, token, offsets, image_pos)
+
+    def text_after_image(self, processor: Any) -> str:
+        """What the processor writes between the last image token and the text that followed
+        the placeholder (e.g. an end-of-image token)."""
+        return ""
 
     def layout(
         self,

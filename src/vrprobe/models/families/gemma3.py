@@ -17,7 +17,6 @@ from vrprobe.models.families.base import FamilyAdapter
 from vrprobe.models.families.grids import image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, processor_tile
-from vrprobe.models.prepare import question_positions
 
 
 def gemma3_layout(
@@ -47,16 +46,9 @@ class Gemma3Adapter(FamilyAdapter):
         "block; sliding-window layers and soft-capping in capture; no pan-and-scan crops"
     )
 
-    def question_positions(
-        self, processor: Any, prompt: str, question: str, offsets: np.ndarray, image_pos: np.ndarray
-    ) -> np.ndarray:
-        """As the default, on a prompt where the placeholder is followed by what the processor
-        writes after the last soft token (EOI and two newlines)."""
-        token = self.image_token(processor)
-        end = prompt.rfind(token) + len(token)
-        after = processor.tokenizer.eoi_token + "\n\n"
-        return question_positions(prompt[:end] + after + prompt[end:], question, token, offsets,
-                                  image_pos)  # fmt: skip
+    def text_after_image(self, processor: Any) -> str:
+        """EOI and two newlines follow the soft tokens."""
+        return str(processor.tokenizer.eoi_token) + "\n\n"
 
     def layout(
         self,

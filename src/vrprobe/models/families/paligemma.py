@@ -15,7 +15,6 @@ from vrprobe.models.families.base import FamilyAdapter
 from vrprobe.models.families.grids import image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, processor_tile
-from vrprobe.models.prepare import question_positions
 
 # Real PaliGemma checkpoints are trained with task prefixes ("answer en", "caption en", ...).
 PROMPT = "<image>answer en {question}"
@@ -53,14 +52,9 @@ class PaliGemmaAdapter(FamilyAdapter):
         """Keep ``token_type_ids`` (they make the prefix bidirectional); drop training labels."""
         return {k: v for k, v in inputs.items() if k != "labels"}
 
-    def question_positions(
-        self, processor: Any, prompt: str, question: str, offsets: np.ndarray, image_pos: np.ndarray
-    ) -> np.ndarray:
-        """As the default, on the prompt the processor actually expands (BOS after the image)."""
-        token = self.image_token(processor)
-        end = prompt.rfind(token) + len(token)
-        expanded = prompt[:end] + processor.tokenizer.bos_token + prompt[end:]
-        return question_positions(expanded, question, token, offsets, image_pos)
+    def text_after_image(self, processor: Any) -> str:
+        """BOS follows the image tokens."""
+        return str(processor.tokenizer.bos_token)
 
     def layout(
         self,
