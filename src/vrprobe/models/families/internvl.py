@@ -79,7 +79,7 @@ def internvl_tiles(
         return (whole,), [0]
     sx, sy = cols * tw / w, rows * th / h
     crops = tuple(
-        Tile(g, g, (th, tw), (sx, sy), (-float(c * tw), -float(r * th)))
+        Tile(g, g, (th, tw), (sx, sy), (float(-c * tw), float(-r * th)))
         for r in range(rows)
         for c in range(cols)
     )
