@@ -131,7 +131,7 @@ class InternVLAdapter(FamilyAdapter):
             return processor
         tok = AutoTokenizer.from_pretrained(source, **kwargs)
         ip = GotOcr2ImageProcessorPil.from_pretrained(source, **kwargs)
-        extra = _processor_config(source)
+        extra = processor_config(source)
         return InternVLImageProcessor(
             ip, tok, image_seq_length=int(extra.get("image_seq_length", 256)),
             chat_template=getattr(tok, "chat_template", None) or extra.get("chat_template"),
@@ -152,7 +152,7 @@ class InternVLAdapter(FamilyAdapter):
         return internvl_layout(input_ids, processor, config, image_size_wh)
 
 
-def _processor_config(source: str) -> dict:
+def processor_config(source: str) -> dict:
     path = Path(source) / "processor_config.json"
     if not path.is_file():
         from huggingface_hub import hf_hub_download
