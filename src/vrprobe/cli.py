@@ -78,13 +78,38 @@ def run(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     flush_every: Annotated[int, typer.Option(help="write records every N items")] = 16,
     report: Annotated[bool, typer.Option(help="analyse the run and write report.html")] = True,
+    sweep_file: Annotated[
+        Path | None, typer.Option("--config", help="a sweep YAML (models × tasks × ...)")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="serial | ray")] = "serial",
+    workers: Annotated[int | None, typer.Option(help="Ray actors (default: fill the cluster)")] = (
+        None
+    ),
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = (
+        None
+    ),
+    gpus_per_worker: Annotated[float | None, typer.Option(help="GPUs per Ray actor")] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]
 ) -> None:
     """Answer a task's questions with a model and record everything in a run folder."""
+    from vrprobe.exec.dispatch import ExecutorUnavailable, check_executor, run_plans
     from vrprobe.models.loading import ModelLoadError
-    from vrprobe.runner import execute, plan_run
+    from vrprobe.runner import plan_run
     from vrprobe.store.run import RunFolderMismatch
     from vrprobe.tasks.registry import TaskNotFound
 
+    try:
+        check_executor(executor)
+    except ExecutorUnavailable as exc:
+        raise _fail(str(exc)) from None
+    options = {"workers": workers, "address": address, "gpus_per_worker": gpus_per_worker}
+    if executor == "serial" and any(v is not None for v in options.values()):
+        raise _fail("--workers, --address and --gpus-per-worker need --executor ray")
+    if sweep_file is not None:
+        from vrprobe.cli_sweep import run_sweep
+
+        run_sweep(ctx, sweep_file, executor, options, progress=progress, report=report)
+        return
     try:
         config = RunConfig(
             model=model,
@@ -112,7 +137,7 @@ def run(
             f"{len(plan.items)} items, {len(plan.items) - len(plan.pending)} already stored "
             f"in {plan.out}"
         )
-        summary = execute(plan, _progress if progress else None)
+        (summary,) = run_plans([plan], executor, _progress if progress else None, **options)
     except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
         raise _fail(str(exc)) from None
     _print_summary(summary, plan.out)

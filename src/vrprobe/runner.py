@@ -16,7 +16,7 @@ from pathlib import Path
 from vrprobe.config import RunConfig
 from vrprobe.exec.answer import answer_item
 from vrprobe.exec.items import WorkItem, item_key
-from vrprobe.models.loading import load_model, model_revision
+from vrprobe.models.loading import LoadedModel, load_model, model_revision
 from vrprobe.provenance import environment
 from vrprobe.store.run import RunStore
 from vrprobe.summary import RunSummary, summarize
@@ -85,11 +85,15 @@ def plan_run(config: RunConfig) -> RunPlan:
 ProgressFactory = Callable[[Iterable[WorkItem], int], Iterable[WorkItem]]
 
 
-def execute(plan: RunPlan, progress: ProgressFactory | None = None) -> RunSummary:
-    """Answer every pending item, storing records as they complete; then summarise."""
+def execute(
+    plan: RunPlan, progress: ProgressFactory | None = None, loaded: LoadedModel | None = None
+) -> RunSummary:
+    """Answer every pending item, storing records as they complete; then summarise.
+
+    `loaded` reuses a model already loaded with this config's model settings (sweeps)."""
     config = plan.config
     if plan.pending:
-        loaded = load_model(
+        loaded = loaded or load_model(
             config.model,
             revision=config.revision,
             dtype=config.dtype,
@@ -102,7 +106,12 @@ def execute(plan: RunPlan, progress: ProgressFactory | None = None) -> RunSummar
                 plan.store.add(answer_item(loaded, item, config))
         finally:
             plan.store.flush()
+    return finish_run(plan, computed=len(plan.pending))
+
+
+def finish_run(plan: RunPlan, computed: int) -> RunSummary:
+    """Summarise the run's stored records and write the summary into its manifest."""
     keys = {it.key for it in plan.items}
-    summary = summarize(plan.store.read(), keys, computed=len(plan.pending))
+    summary = summarize(plan.store.read(), keys, computed=computed)
     plan.store.update_manifest(summary=summary.as_dict())
     return summary

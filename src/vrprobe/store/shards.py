@@ -51,11 +51,17 @@ def records_to_table(records: list[dict]) -> pa.Table:
     return pa.table({n: _column([rec.get(n) for rec in records]) for n in names})
 
 
-def write_shard(folder: Path, records: list[dict]) -> Path:
-    """Write `records` as one new shard in `folder`, atomically; returns its path."""
+def write_shard(folder: Path, records: list[dict], name: str | None = None) -> Path:
+    """Write `records` as one new shard in `folder`, atomically; returns its path.
+
+    `name` (`shard-*.parquet`) gives the shard a chosen name: writing the same records again
+    under it replaces the file instead of duplicating them (the Ray executor names a shard
+    after the keys it holds, so a retried batch cannot store its records twice)."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"shard-{uuid.uuid4().hex}.parquet"
-    tmp = folder / (name + TMP_SUFFIX)
+    name = name or f"shard-{uuid.uuid4().hex}.parquet"
+    if not (name.startswith("shard-") and name.endswith(".parquet")):
+        raise ValueError(f"shard name {name!r} must look like shard-*.parquet")
+    tmp = folder / f"{name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
     pq.write_table(records_to_table(records), tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
