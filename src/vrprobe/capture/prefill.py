@@ -94,10 +94,31 @@ def prefill(
     kwargs["attention_mask"] = mask[:, :end]
     kwargs["position_ids"] = (mask_positions(mask) + position_offset)[:, :end]
     cache = DynamicCache(config=model.config)
+    if bidirectional_prompt:  # sliding-window layers must keep the keys the crop gives back
+        _check_prefix_fits_window(model, input_ids.shape[1])
+        cache.activate_past_recording()
     model(**kwargs, past_key_values=cache, use_cache=True, logits_to_keep=1)
     if bidirectional_prompt:
         cache.crop(-1)
+        for layer in cache.layers:  # back to plain windowed caching for generation
+            if getattr(layer, "record_past", False):
+                layer.record_past = False
     return cache
+
+
+def _check_prefix_fits_window(model: torch.nn.Module, prompt_len: int) -> None:
+    """A bidirectional prefix longer than a sliding window is seen whole by its last token in
+    the prefill (transformers lets the prefix block override the window), but only through the
+    window by any continuation: a shared prefill could not reproduce the first answer token."""
+    text = model.config.get_text_config()
+    window = getattr(text, "sliding_window", None)
+    sliding = "sliding_attention" in (getattr(text, "layer_types", None) or [])
+    if window and sliding and prompt_len > window:
+        raise ValueError(
+            f"the bidirectional prompt ({prompt_len} tokens) is longer than the sliding window "
+            f"({window}): a shared prefill cannot reproduce its last token; run without "
+            "--samples (released PaliGemma 2 checkpoints have a 4,096-token window)"
+        )
 
 
 def repeat_cache(cache: DynamicCache, n: int) -> DynamicCache:

@@ -11,6 +11,7 @@ import copy
 
 import torch
 from transformers import (
+    Gemma2Config,
     GemmaConfig,
     PaliGemmaConfig,
     PaliGemmaForConditionalGeneration,
@@ -32,11 +33,14 @@ def tiny_paligemma(
     kv_heads: int = 2,
     vision_hidden: int = 32,
     vision_layers: int = 2,
+    gemma2: bool = False,
+    sliding_window: int = 8,
     attn_implementation: str = "eager",
     seed: int = 0,
 ) -> tuple[PaliGemmaForConditionalGeneration, PaliGemmaProcessor]:
     """A random-weight PaliGemma (Gemma decoder) and its processor; ``(image_size //
-    patch_size)**2`` image tokens.
+    patch_size)**2`` image tokens. ``gemma2=True`` builds PaliGemma 2 (Gemma 2 decoder: layer 0
+    sliding with ``sliding_window`` keys, layer 1 full, soft-capped attention and final logits).
 
     >>> model, processor = tiny_paligemma()
     >>> processor.image_seq_length, model.config.text_config.vocab_size == len(processor.tokenizer)
@@ -58,7 +62,12 @@ def tiny_paligemma(
         "bos_token_id": tok.bos_token_id,
         "eos_token_id": tok.eos_token_id,
     }
-    text = GemmaConfig(
+    extra: dict = {}
+    if gemma2:
+        extra = {"sliding_window": sliding_window, "attn_logit_softcapping": 2.0,
+                 "final_logit_softcapping": 5.0, "query_pre_attn_scalar": hidden // heads,
+                 "layer_types": ["sliding_attention", "full_attention"][:layers]}  # fmt: skip
+    text = (Gemma2Config if gemma2 else GemmaConfig)(
         vocab_size=len(tok),
         hidden_size=hidden,
         intermediate_size=4 * hidden,
@@ -68,6 +77,7 @@ def tiny_paligemma(
         head_dim=hidden // heads,
         max_position_embeddings=2048,
         **special,
+        **extra,
     )
     vision = SiglipVisionConfig(
         hidden_size=vision_hidden,

@@ -155,3 +155,26 @@ def run_end_to_end(model_dir: Path, tmp_path: Path, sizes: list[tuple[int, int]]
             assert rec[col] is not None, col
         assert rec["grid_rows"] * rec["grid_cols"] <= len(rec["mean_map"])
     return records
+
+
+def assert_shared_prefill_exact(loaded, prep, steps: int) -> None:
+    """Greedy continuation from the adapter's shared prefill equals plain `generate`, and its
+    first-step logits equal a full forward's last row."""
+    from vrprobe.capture.prefill import prefill
+    from vrprobe.capture.sampling import greedy_from_cache
+
+    model, adapter = loaded.model, loaded.adapter
+    opts = {"bidirectional_prompt": adapter.bidirectional_prompt,
+            "position_offset": adapter.position_offset}  # fmt: skip
+    with torch.no_grad():
+        plain = model.generate(**prep.inputs, do_sample=False, max_new_tokens=steps)
+        cache = prefill(model, prep.inputs, **opts)
+        shared = greedy_from_cache(model, prep.inputs, cache, max_new_tokens=steps)
+        out = model.generate(**{k: v for k, v in prep.inputs.items() if k in ("input_ids",
+                             "attention_mask", "token_type_ids")}, past_key_values=cache,
+                             do_sample=False, max_new_tokens=1, output_logits=True,
+                             return_dict_in_generate=True)  # fmt: skip
+        full = model(**prep.inputs).logits[0, -1]
+    assert len(shared) > 0
+    assert shared.tolist() == plain[0, prep.prompt_len :].tolist()[: len(shared)]
+    torch.testing.assert_close(out.logits[0][0], full, atol=1e-5, rtol=0)

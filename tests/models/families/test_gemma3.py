@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from vrprobe.capture.engine import CaptureRequest
-from vrprobe.capture.prefill import prefill
-from vrprobe.capture.sampling import greedy_from_cache
 from vrprobe.models.families import adapter_for
 from vrprobe.models.loading import LoadedModel, load_model
 from vrprobe.models.prepare import prepare
@@ -18,6 +15,7 @@ from .helpers import (
     assert_capture_matches_eager,
     assert_cells_follow_pixels,
     assert_each_token_one_cell,
+    assert_shared_prefill_exact,
     box_image,
     cell_means,
     eager_reference,
@@ -74,11 +72,7 @@ def test_capture_matches_eager_with_window_and_softcap(tiny):
 
 def test_shared_prefill_equals_plain_generate(tiny):
     prep = prepare(tiny, noise_image((30, 48), seed=1), "is there a circle?")
-    with torch.no_grad():
-        plain = tiny.model.generate(**prep.inputs, do_sample=False, max_new_tokens=STEPS)
-        cache = prefill(tiny.model, prep.inputs)
-        shared = greedy_from_cache(tiny.model, prep.inputs, cache, max_new_tokens=STEPS)
-    assert shared.tolist() == plain[0, prep.prompt_len :].tolist()[: len(shared)]
+    assert_shared_prefill_exact(tiny, prep, STEPS)
 
 
 @pytest.mark.parametrize(

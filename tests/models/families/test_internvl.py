@@ -17,6 +17,7 @@ from .helpers import (
     assert_capture_matches_eager,
     assert_cells_follow_pixels,
     assert_each_token_one_cell,
+    assert_shared_prefill_exact,
     box_image,
     cell_means,
     eager_reference,
@@ -107,3 +108,8 @@ def test_end_to_end_run(saved, tmp_path):
     records = run_end_to_end(saved, tmp_path, [(40, 30), (32, 32), (24, 48)])
     assert {(r["grid_rows"], r["grid_cols"]) for r in records} == {(4, 4)}
     assert {len(r["layer_maps"][0]) for r in records} > {16}  # thumbnail + crops captured
+
+
+def test_shared_prefill_equals_plain_generate(tiny):
+    prep = prepare(tiny, noise_image((30, 48), seed=1), "is there a circle?")
+    assert_shared_prefill_exact(tiny, prep, STEPS)

@@ -18,6 +18,7 @@ from .helpers import (
     assert_capture_matches_eager,
     assert_cells_follow_pixels,
     assert_each_token_one_cell,
+    assert_shared_prefill_exact,
     box_image,
     cell_means,
     eager_reference,
@@ -105,3 +106,27 @@ def test_end_to_end_run(saved, tmp_path):
     loaded = load_model(str(saved))
     assert loaded.adapter.name == "paligemma" and hasattr(loaded.processor, "image_processor")
     assert np.asarray(records[0]["mean_map"]).shape == (16,)
+
+
+@pytest.fixture(scope="module")
+def tiny2():
+    model, processor = tiny_paligemma(gemma2=True, sliding_window=8)
+    return LoadedModel(model, processor, "tiny-paligemma2", "eager")
+
+
+def test_paligemma2_window_softcap_capture_and_prefill(tiny2):
+    """PaliGemma 2: Gemma 2 decoder with a sliding layer (window < prompt) and soft-capping."""
+    text = tiny2.model.config.text_config
+    assert text.attn_logit_softcapping and text.layer_types[0] == "sliding_attention"
+    prep = prepare(tiny2, noise_image((56, 40)), "which shape is red?")
+    assert prep.prompt_len > text.sliding_window
+    ref = eager_reference(tiny2.model, prep.inputs, STEPS)
+    req = CaptureRequest(prep.layout.positions, prep.sections)
+    res, windowed = assert_capture_matches_eager(tiny2.model, prep.inputs, req, ref, STEPS)
+    assert windowed == len(res.new_tokens) - 1
+    # the prefill lets the prefix block override the window; a continuation cannot: refused
+    with pytest.raises(ValueError, match="sliding window"):
+        prefill(tiny2.model, prep.inputs, bidirectional_prompt=True, position_offset=1)
+    model, processor = tiny_paligemma(gemma2=True, sliding_window=64)  # window > prompt: exact
+    wide = LoadedModel(model, processor, "tiny-paligemma2-64", "eager")
+    assert_shared_prefill_exact(wide, prepare(wide, noise_image((56, 40)), "red?"), STEPS)

@@ -12,6 +12,7 @@ from .test_idefics3 import (  # noqa: F401
     test_load_model_keeps_the_image_processor,
     test_pixel_shuffle_is_row_major_2x2,
     test_region_maps_to_its_cells,
+    test_shared_prefill_equals_plain_generate,
     tiny,
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vrprobe.models.families.base import FamilyAdapter
-from vrprobe.models.families.grids import image_token_positions, row_major_cells
+from vrprobe.models.families.grids import TESTED, image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, processor_tile
 
@@ -41,6 +41,7 @@ def gemma3_layout(
 class Gemma3Adapter(FamilyAdapter):
     name = "gemma3"
     model_types = ("gemma3",)
+    supports = TESTED
     notes = (
         "Gemma 3: soft tokens between BOI/EOI on a pooled square grid; bidirectional image "
         "block; sliding-window layers and soft-capping in capture; no pan-and-scan crops"

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# What the adapters in this package implement and test on tiny models: capture (rows equal eager
+# attentions), sampling (shared prefill) and evidence (box projection). Image perturbations
+# (highlight, mask-top) and ablation do not exist in vrprobe yet.
+TESTED = frozenset({"capture", "sampling", "evidence"})
+
 
 def image_token_positions(
     input_ids: object, token_id: int, expected: int, family: str

@@ -26,7 +26,7 @@ import numpy as np
 from transformers import SmolVLMProcessor
 
 from vrprobe.models.families.base import FamilyAdapter
-from vrprobe.models.families.grids import image_token_positions, row_major_cells
+from vrprobe.models.families.grids import TESTED, image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, Tile
 
@@ -123,6 +123,7 @@ def idefics3_layout(
 class Idefics3Adapter(FamilyAdapter):
     name = "idefics3"
     model_types = ("idefics3",)
+    supports = TESTED
     notes = (
         "Idefics3: non-contiguous image tokens (per crop <fake><row_r_col_c> + N, then the "
         "global image); spatial signals on the global image"

@@ -21,7 +21,7 @@ import numpy as np
 from transformers import InternVLProcessor
 
 from vrprobe.models.families.base import FamilyAdapter
-from vrprobe.models.families.grids import image_token_positions, row_major_cells
+from vrprobe.models.families.grids import TESTED, image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, Tile
 
@@ -110,6 +110,7 @@ def internvl_layout(
 class InternVLAdapter(FamilyAdapter):
     name = "internvl"
     model_types = ("internvl",)
+    supports = TESTED
     notes = (
         "InternVL 2.5/3 (HF format): tiles + thumbnail, 2x2 pixel shuffle; spatial signals on "
         "the thumbnail; image-only processor without torchvision"

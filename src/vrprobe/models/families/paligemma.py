@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from vrprobe.models.families.base import FamilyAdapter
-from vrprobe.models.families.grids import image_token_positions, row_major_cells
+from vrprobe.models.families.grids import TESTED, image_token_positions, row_major_cells
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, processor_tile
 
@@ -37,6 +37,7 @@ def paligemma_layout(
 class PaliGemmaAdapter(FamilyAdapter):
     name = "paligemma"
     model_types = ("paligemma",)
+    supports = TESTED
     notes = (
         "PaliGemma 1/2: plain 'answer en {question}' prompt (no chat template); image + prompt "
         "are one bidirectional prefix; square SigLIP grid"
