@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -178,3 +179,23 @@ def assert_shared_prefill_exact(loaded, prep, steps: int) -> None:
     assert len(shared) > 0
     assert shared.tolist() == plain[0, prep.prompt_len :].tolist()[: len(shared)]
     torch.testing.assert_close(out.logits[0][0], full, atol=1e-5, rtol=0)
+
+
+def assert_full_processor_preferred(adapter, source, full, monkeypatch, fallback=True) -> None:
+    """With torchvision, ``AutoProcessor`` yields the stock processor: the adapter returns it
+    unchanged (simulated). A bare tokenizer makes a ``fallback`` adapter build the image-only
+    processor; otherwise loading refuses it with a clear error."""
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", lambda *a, **k: full)
+    assert adapter.load_processor(str(source)) is full
+    bare = full.tokenizer
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", lambda *a, **k: bare)
+    if fallback:
+        built = adapter.load_processor(str(source))
+        assert built is not bare and hasattr(built, "image_processor")
+    else:
+        from vrprobe.models.loading import ModelLoadError, load_model
+
+        with pytest.raises(ModelLoadError, match="only a"):
+            load_model(str(source))

@@ -128,3 +128,11 @@ def test_end_to_end_run(saved, tmp_path):
 def test_shared_prefill_equals_plain_generate(tiny):
     prep = prepare(tiny, noise_image((30, 48), seed=1), "is there a circle?")
     assert_shared_prefill_exact(tiny, prep, STEPS)
+
+
+def test_stock_processor_is_used_when_autoprocessor_has_one(tiny, saved, family, monkeypatch):
+    from .helpers import assert_full_processor_preferred
+
+    adapter = adapter_for(family)
+    fallback = family == "smolvlm"  # Idefics3's processor needs no torchvision
+    assert_full_processor_preferred(adapter, saved, tiny.processor, monkeypatch, fallback)

@@ -113,3 +113,9 @@ def test_end_to_end_run(saved, tmp_path):
 def test_shared_prefill_equals_plain_generate(tiny):
     prep = prepare(tiny, noise_image((30, 48), seed=1), "is there a circle?")
     assert_shared_prefill_exact(tiny, prep, STEPS)
+
+
+def test_stock_processor_is_used_when_autoprocessor_has_one(tiny, saved, monkeypatch):
+    from .helpers import assert_full_processor_preferred
+
+    assert_full_processor_preferred(adapter_for("internvl"), saved, tiny.processor, monkeypatch)

@@ -13,6 +13,7 @@ from .test_idefics3 import (  # noqa: F401
     test_pixel_shuffle_is_row_major_2x2,
     test_region_maps_to_its_cells,
     test_shared_prefill_equals_plain_generate,
+    test_stock_processor_is_used_when_autoprocessor_has_one,
     tiny,
 )
 
