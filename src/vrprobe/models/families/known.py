@@ -1,3 +1,10 @@
 """Import every family module so that its ``@register`` runs. Add new families here."""
 
-from vrprobe.models.families import gemma3, idefics3, internvl, llava, paligemma  # noqa: F401
+from vrprobe.models.families import (  # noqa: F401
+    gemma3,
+    idefics3,
+    internvl,
+    llava,
+    llava_next,
+    paligemma,
+)

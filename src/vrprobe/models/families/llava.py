@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from vrprobe.models.families.base import FamilyAdapter
+from vrprobe.models.families.grids import TESTED
 from vrprobe.models.families.registry import register
 from vrprobe.models.layout import ImageLayout, llava_layout
 
@@ -17,6 +18,7 @@ from vrprobe.models.layout import ImageLayout, llava_layout
 class LlavaAdapter(FamilyAdapter):
     name = "llava"
     model_types = ("llava",)
+    supports = TESTED
     notes = "LLaVA-1.5 and the bundled demo"
 
     def layout(
