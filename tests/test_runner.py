@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -132,6 +133,7 @@ def test_killed_runs_resume_to_the_uninterrupted_records(tiny_model_dir, tmp_pat
 
     got, want = raw_rows(out), raw_rows(reference)
     assert len(got) == len({r["item_key"] for r in got}) == 120
+
     def canonical(row: dict) -> str:  # NaN == NaN here, unlike in a dict comparison
         return json.dumps({k: v for k, v in row.items() if k != "elapsed_s"}, sort_keys=True)
 
@@ -195,3 +197,57 @@ def test_signal_groups_select_columns(tiny_model_dir, small_task, tmp_path):
     (row,) = raw_rows(out)
     assert "full_entropy" in row
     assert not {"layer_maps", "vam", "evidence_mass", "hidden_prompt"} & set(row)
+
+
+def test_hostile_images_and_questions_end_as_records_with_counts(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(folder / "one.png")
+    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(folder / "wide.png")
+    Image.new("RGBA", (48, 32), (0, 0, 255, 0)).save(folder / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 64x32, displayed 32x64
+    Image.new("RGB", (64, 32), (0, 200, 0)).save(folder / "rot.png", exif=exif)
+    (folder / "text.png").write_text("not an image")
+    base = {"question": "what colour is the square ?", "answers": ["red"]}
+    rows = [
+        {**base, "id": "one", "image": "one.png"},
+        {**base, "id": "wide", "image": "wide.png"},
+        {**base, "id": "alpha", "image": "alpha.png"},
+        {**base, "id": "rot", "image": "rot.png", "evidence_boxes": [[0, 40, 32, 64]]},
+        {**base, "id": "long", "image": "one.png", "question": "what " * 200 + "?"},
+        {**base, "id": "text", "image": "text.png"},
+    ]
+    manifest = write_task(folder, rows, {})
+    with open(manifest, "ab") as fh:
+        fh.write(b'{"id": "latin1", "question": "caf\xe9"}\n')
+    cfg = RunConfig(model="demo", task=str(manifest), out=tmp_path / "run", max_new_tokens=2)
+    summary = execute(plan_run(cfg))
+    assert (summary.items, summary.answered, summary.errors) == (7, 4, 3)
+    by_id = {r["sample_id"]: r for r in raw_rows(tmp_path / "run")}
+    assert "exceeds the model's context of 128 tokens" in by_id["long"]["error"]
+    assert "cannot read image" in by_id["text"]["error"]
+    assert "not valid UTF-8" in by_id["line-7"]["error"]
+    assert (by_id["rot"]["image_width"], by_id["rot"]["image_height"]) == (32, 64)
+    assert by_id["rot"]["evidence_mass"] is not None
+    assert (by_id["one"]["image_width"], by_id["one"]["image_height"]) == (1, 1)
+
+
+def test_a_task_with_no_valid_row_ends_with_counts_and_loads_no_model(tmp_path, monkeypatch):
+    rows = ["{broken", {"id": "x", "image": "missing.png", "question": "q ?", "answers": ["a"]}]
+    manifest = write_task(tmp_path / "t", rows, {})
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not load when every row is an error")
+
+    monkeypatch.setattr("vrprobe.runner.load_model", no_model)
+    summary = execute(plan_run(RunConfig(model="demo", task=str(manifest), out=tmp_path / "r")))
+    assert (summary.items, summary.answered, summary.errors) == (2, 0, 2)
+    proc = subprocess.run(
+        _cli("--task", str(manifest), "--out", str(tmp_path / "cli")),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "no valid sample: all 2 items are error records (2 errors" in proc.stderr
+    assert "bad JSON" in proc.stderr and "image file not found" in proc.stderr

@@ -51,6 +51,21 @@ def _print_summary(summary: RunSummary, out: Path) -> None:
     console.print(f"run folder: [bold]{out}[/] (manifest.json, records/*.parquet)")
 
 
+def nothing_answered(summary: RunSummary) -> str:
+    """The closing message of a run in which no item could be answered.
+
+    >>> s = RunSummary(items=3, computed=3, answered=0, correct=0, errors=3, accuracy=None)
+    >>> nothing_answered(s)
+    'no valid sample: all 3 items are error records (3 errors, examples above); nothing to analyse'
+    """
+    if summary.items == 0:
+        return "the task has no rows (empty manifest or dataset, or --limit selected none)"
+    return (
+        f"no valid sample: all {summary.items} items are error records "
+        f"({summary.errors} errors, examples above); nothing to analyse"
+    )
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/] {message}")
     return typer.Exit(code=2)
@@ -143,6 +158,8 @@ def run(
     except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
         raise _fail(str(exc)) from None
     _print_summary(summary, plan.out)
+    if not summary.answered:
+        raise _fail(nothing_answered(summary))
     if report and summary.answered:
         _analyze_and_report([plan.out], n_boot=1000, seed=0)
 

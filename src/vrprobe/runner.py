@@ -93,13 +93,17 @@ def execute(
     `loaded` reuses a model already loaded with this config's model settings (sweeps)."""
     config = plan.config
     if plan.pending:
-        loaded = loaded or load_model(
-            config.model,
-            revision=config.revision,
-            dtype=config.dtype,
-            device=config.device,
-            attn_implementation=config.attn_implementation,
-        )
+        # rows that are already errors (bad input) need no model: a task with no valid row
+        # ends with its error records and counts, without loading anything
+        needs_model = any(not isinstance(it.sample, SampleError) for it in plan.pending)
+        if loaded is None and needs_model:
+            loaded = load_model(
+                config.model,
+                revision=config.revision,
+                dtype=config.dtype,
+                device=config.device,
+                attn_implementation=config.attn_implementation,
+            )
         iterator = progress(plan.pending, len(plan.pending)) if progress else plan.pending
         try:
             for item in iterator:

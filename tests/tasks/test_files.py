@@ -52,12 +52,22 @@ BAD_ROWS = [
     ({**GOOD, "evidence_boxes": [[5, 5, 2, 8]]}, "ok", "inverted"),
     ({**GOOD, "evidence_boxes": [[1, 2, 3]]}, "ok", "evidence_boxes"),
     ({**GOOD, "task_type": "banana"}, "ok", "field 'task_type'"),
+    ({**GOOD, "evidence_boxes": [[float("nan"), 0, 5, 5]]}, "ok", "non-finite"),
+    ({**GOOD, "evidence_boxes": [[0, 0, float("inf"), 5]]}, "ok", "non-finite"),
+    ({**GOOD, "question": "why " * 5001}, "ok", "at most 20000 characters"),
+    ({k: v for k, v in GOOD.items() if k != "id"}, "line-1", "field 'id'"),
+    ({k: v for k, v in GOOD.items() if k != "image"}, "ok", "field 'image'"),
+    ({**GOOD, "image": "notes.png"}, "ok", "cannot read image"),
 ]
 
 
 @pytest.mark.parametrize(("row", "sample_id", "needle"), BAD_ROWS)
 def test_bad_row_becomes_named_error_and_loading_continues(tmp_path, row, sample_id, needle):
-    files = {"broken.png": b"\x89PNG\r\n\x1a\n garbage", "empty.png": b""}
+    files = {
+        "broken.png": b"\x89PNG\r\n\x1a\n garbage",
+        "empty.png": b"",
+        "notes.png": b"a text file named .png\n",
+    }
     results = load(tmp_path, [row, {**GOOD, "id": "after"}], files)
     assert len(results) == 2
     err, after = results
@@ -127,3 +137,26 @@ def test_unknown_task_names_the_choices(tmp_path):
         resolve_task(str(tmp_path / "x.json"))
     with pytest.raises(TaskNotFound, match="save_to_disk"):
         resolve_task(str(tmp_path))
+
+
+def test_non_utf8_line_is_an_error_and_neighbours_load(tmp_path):
+    manifest = write_task(tmp_path / "t", [GOOD], {"img.png": Image.new("RGB", (4, 4))})
+    good = json.dumps({**GOOD, "id": "after"}).encode()
+    bad = b'{"id": "latin", "question": "caf\xe9 ?"}'
+    manifest.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n" + bad + b"\n" + good)
+    first, err, after = FileTask(manifest).samples()
+    assert isinstance(first, Sample) and first.id == "ok"  # a UTF-8 BOM on line 1 is fine
+    assert isinstance(err, SampleError) and err.sample_id == "line-2"
+    assert "not valid UTF-8 (byte 32" in err.message
+    assert isinstance(after, Sample) and after.id == "after"
+
+
+def test_unreadable_datasets_folder_fails_before_the_model(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"id": ["a"], "question": ["q"]})
+    ds.save_to_disk(tmp_path / "ds")
+    for arrow in (tmp_path / "ds").glob("*.arrow"):
+        arrow.write_bytes(b"not arrow at all")
+    task = resolve_task(str(tmp_path / "ds"))
+    with pytest.raises(TaskNotFound, match="cannot read the datasets folder"):
+        list(task.samples())

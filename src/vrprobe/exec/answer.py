@@ -109,6 +109,20 @@ def _truth_margin(loaded: LoadedModel, sample: Sample, hidden: np.ndarray) -> np
         return truth_margin(loaded.model, hidden, ids[0])
 
 
+def check_context(loaded: LoadedModel, prompt_len: int, max_new_tokens: int) -> None:
+    """Refuse (as a `SampleError`) a prompt that does not fit the model's context with the
+    generation budget: a too-long question is an error record, never silently truncated."""
+    config = loaded.model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limit = getattr(text, "max_position_embeddings", None)
+    if isinstance(limit, int) and prompt_len + max_new_tokens > limit:
+        raise SampleError(
+            "",
+            f"prompt has {prompt_len} tokens; with --max-new-tokens {max_new_tokens} it exceeds "
+            f"the model's context of {limit} tokens (questions are not truncated)",
+        )
+
+
 def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[str, Any]:
     """Greedy answer (with capture) and optional samples for one item; never raises."""
     if isinstance(item.sample, SampleError):
@@ -119,6 +133,7 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
     try:
         image = sample.load_image()
         prep = prepare(loaded, image, sample.question)
+        check_context(loaded, prep.prompt_len, config.max_new_tokens)
         torch.manual_seed(seed)
         with torch.inference_mode():
             options = {

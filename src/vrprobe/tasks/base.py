@@ -50,15 +50,17 @@ class Sample:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def load_image(self) -> Image.Image:
-        """The image as RGB; raises `SampleError` naming the file when it cannot be read."""
-        if isinstance(self.image, Image.Image):
-            return self.image.convert("RGB")
+        """The image as 8-bit RGB, EXIF-oriented (policy: `vrprobe.tasks.images`); raises
+        `SampleError` naming the file when it cannot be read or is refused."""
+        from vrprobe.tasks.images import READ_ERRORS, ImageRejected, read_rgb
+
+        where = "" if isinstance(self.image, Image.Image) else f" {self.image}"
         try:
-            with Image.open(self.image) as img:
-                img.load()
-                return img.convert("RGB")
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise SampleError(self.id, f"cannot read image {self.image}: {exc}") from exc
+            return read_rgb(self.image)
+        except ImageRejected as exc:
+            raise SampleError(self.id, f"image{where} refused: {exc}") from exc
+        except READ_ERRORS as exc:
+            raise SampleError(self.id, f"cannot read image{where}: {exc}") from exc
 
 
 class Task(Protocol):

@@ -2,15 +2,19 @@
 
 Both carry the same fields per row: `id`, `image`, `question`, `answers`, optional `choices`,
 `evidence_boxes` ([x0, y0, x1, y1] in original-image pixels), `task_type`, `question_type`,
-`answer_kind`. A broken row (bad JSON, missing field, missing or unreadable image, empty
-question, box outside the image, duplicate id) is yielded as a `SampleError` naming the row and
-the problem, and loading goes on with the next row.
+`answer_kind`. A broken row (bad JSON, a line that is not UTF-8, missing field, missing,
+unreadable or oversized image, empty question or one longer than `MAX_QUESTION_CHARS`, a box
+that is inverted, non-finite or outside the image, duplicate id) is yielded as a `SampleError`
+naming the row and the problem, and loading goes on with the next row. Image sizes and boxes
+are in the displayed (EXIF-oriented) orientation: see `vrprobe.tasks.images`. A datasets
+folder whose files cannot be read at all raises `TaskFileError` (before any model loads).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +24,19 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vrprobe.tasks.base import AnswerKind, Sample, SampleError, TaskType
+from vrprobe.tasks.images import (
+    READ_ERRORS,
+    ImageRejected,
+    check_pixels,
+    displayed_size,
+    open_image,
+    read_size,
+)
+from vrprobe.tasks.registry import TaskNotFound
+
+# A longer question is an error, never truncated (a cut question is another question). The
+# prompt is also checked against the model's context when the item runs (exec/answer.py).
+MAX_QUESTION_CHARS = 20_000
 
 
 class FileRow(BaseModel):
@@ -29,7 +46,7 @@ class FileRow(BaseModel):
 
     id: str
     image: Any
-    question: str = Field(min_length=1)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     answers: list[str] = Field(min_length=1)
     choices: list[str] = []
     evidence_boxes: list[tuple[float, float, float, float]] = []
@@ -54,6 +71,8 @@ class FileRow(BaseModel):
     def _boxes_ordered(cls, boxes: list) -> list:
         for box in boxes:
             x0, y0, x1, y1 = box
+            if not all(math.isfinite(v) for v in box):
+                raise ValueError(f"box {list(box)} has a non-finite coordinate")
             if not (x0 < x1 and y0 < y1):
                 raise ValueError(f"box {list(box)} is empty or inverted (need x0 < x1, y0 < y1)")
         return boxes
@@ -73,8 +92,8 @@ def _image_source(value: Any, base: Path, row_id: str) -> Image.Image | Path:
     if isinstance(value, dict):
         if value.get("bytes"):
             try:
-                return Image.open(io.BytesIO(value["bytes"]))
-            except (OSError, SyntaxError, ValueError) as exc:
+                return open_image(io.BytesIO(value["bytes"]))
+            except READ_ERRORS as exc:
                 raise SampleError(row_id, f"embedded image is unreadable: {exc}") from exc
         value = value.get("path")
     if not isinstance(value, str) or not value:
@@ -86,13 +105,18 @@ def _image_source(value: Any, base: Path, row_id: str) -> Image.Image | Path:
 
 
 def _image_size(source: Image.Image | Path, row_id: str) -> tuple[int, int]:
-    if isinstance(source, Image.Image):
-        return source.size
+    """Displayed size from the header only (pixels are decoded when the item runs)."""
+    where = "" if isinstance(source, Image.Image) else f" {source}"
     try:
-        with Image.open(source) as img:  # reads the header only
-            return img.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise SampleError(row_id, f"cannot read image {source}: {exc}") from exc
+        if isinstance(source, Image.Image):
+            size = displayed_size(source)
+            check_pixels(size)
+            return size
+        return read_size(source)
+    except ImageRejected as exc:
+        raise SampleError(row_id, f"image{where} refused: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise SampleError(row_id, f"cannot read image{where}: {exc}") from exc
 
 
 def row_to_sample(raw: Any, base: Path, default_kind: AnswerKind, fallback_id: str) -> Sample:
@@ -125,25 +149,41 @@ def row_to_sample(raw: Any, base: Path, default_kind: AnswerKind, fallback_id: s
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
+    """(row name, parsed row or `SampleError`) per non-blank line. A line that is not valid
+    UTF-8 is an error naming the byte offset (never decoded with replacement characters)."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            name = f"line-{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield name, SampleError(name, f"not valid UTF-8 (byte {exc.start} of the line)")
+                continue
             if not line.strip():
                 continue
             try:
-                yield f"line-{number}", json.loads(line)
+                yield name, json.loads(line)
             except json.JSONDecodeError as exc:
-                yield f"line-{number}", SampleError(f"line-{number}", f"bad JSON: {exc.msg}")
+                yield name, SampleError(name, f"bad JSON: {exc.msg}")
+
+
+class TaskFileError(TaskNotFound):
+    """The task's files cannot be read at all (not one row: the whole manifest or folder)."""
 
 
 def _dataset_rows(folder: Path) -> Iterator[tuple[str, Any]]:
-    state = json.loads((folder / "state.json").read_text())
     number = 0
-    for entry in state["_data_files"]:
-        with pa.memory_map(str(folder / entry["filename"])) as source:
-            for batch in pa.ipc.open_stream(source):
-                for row in batch.to_pylist():
-                    number += 1
-                    yield f"row-{number}", row
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        for entry in state["_data_files"]:
+            with pa.memory_map(str(folder / entry["filename"])) as source:
+                for batch in pa.ipc.open_stream(source):
+                    for row in batch.to_pylist():
+                        number += 1
+                        yield f"row-{number}", row
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        msg = f"cannot read the datasets folder {folder} after {number} rows: {exc}"
+        raise TaskFileError(msg) from exc
 
 
 class FileTask:
