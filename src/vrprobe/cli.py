@@ -66,6 +66,22 @@ def nothing_answered(summary: RunSummary) -> str:
     )
 
 
+def _print_native(name: str, metrics: dict) -> None:
+    """The benchmark's own protocol numbers, one line per group."""
+    console.print(f"[bold]{name} native metrics[/] (docs/tasks.md)")
+    flat = {"all": metrics} if not any(isinstance(v, dict) for v in metrics.values()) else metrics
+    for group, values in flat.items():
+        if isinstance(values, dict):
+            shown = ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
+            )
+            console.print(f"  {group}: {shown}")
+        else:
+            console.print(
+                f"  {group}: {values:.3f}" if isinstance(values, float) else f"  {group}: {values}"
+            )
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/] {message}")
     return typer.Exit(code=2)
@@ -78,6 +94,9 @@ def run(
         "shapes"
     ),
     split: Annotated[str, typer.Option(help="split of a generated or saved task")] = "test",
+    data: Annotated[
+        str | None, typer.Option(help="a benchmark's local copy (file or folder) or hub id")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="at most this many samples")] = None,
     seed: Annotated[int, typer.Option(help="base seed")] = 0,
     samples: Annotated[int, typer.Option(help="K sampled answers (self-consistency)")] = 0,
@@ -132,6 +151,7 @@ def run(
             model=model,
             task=task,
             split=split,
+            data=data,
             limit=limit,
             seed=seed,
             samples=samples,
@@ -158,6 +178,8 @@ def run(
     except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
         raise _fail(str(exc)) from None
     _print_summary(summary, plan.out)
+    if summary.native_metrics:
+        _print_native(plan.task.name, summary.native_metrics)
     if not summary.answered:
         raise _fail(nothing_answered(summary))
     if report and summary.answered:

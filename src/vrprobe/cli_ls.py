@@ -39,3 +39,49 @@ def ls_models() -> None:
     for row in rows:
         table.add_row(*row.values())
     Console(width=max(Console().width, 160)).print(table)
+
+
+def task_rows() -> list[dict[str, str]]:
+    """One row per task name: answer kinds, evidence boxes, task-type tag, hub id.
+
+    >>> rows = {r["task"]: r for r in task_rows()}
+    >>> rows["pope"]["answer kinds"], rows["pope"]["boxes"]
+    ('yesno', 'no')
+    """
+    from vrprobe.tasks.benchmarks import BENCHMARKS
+
+    rows = [
+        {
+            "task": "shapes",
+            "answer kinds": "text, yesno, number",
+            "boxes": "yes",
+            "task type": "visual, symbolic",
+            "hub id": "-",
+            "description": "the project's synthetic grounded shapes (generated)",
+        }
+    ]
+    for b in BENCHMARKS.values():
+        rows.append(
+            {
+                "task": b.name,
+                "answer kinds": ", ".join(b.kinds),
+                "boxes": "yes" if b.boxes else "no",
+                "task type": b.task_type,
+                "hub id": b.hub_id or "-",
+                "description": b.description,
+            }
+        )
+    return rows
+
+
+@ls_app.command("tasks")
+def ls_tasks() -> None:
+    """Tasks by name: answer kinds, whether they carry evidence boxes, task-type tag, hub id.
+    Benchmarks read `--data PATH|HUB_ID` (layouts: docs/tasks.md)."""
+    rows = task_rows()
+    table = Table(title="tasks (`--task NAME`; also FILE.jsonl or a saved datasets folder)")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    Console(width=max(Console().width, 160)).print(table)

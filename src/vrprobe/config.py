@@ -32,6 +32,7 @@ class RunConfig(BaseModel):
     revision: str = Field("main", description="hub revision (ignored for local folders)")
     task: str = Field("shapes", description="a registered task name or a path (.jsonl, folder)")
     split: str = Field("test", description="split of a generated task")
+    data: str | None = Field(None, description="a benchmark's local copy (path) or hub id")
     limit: int | None = Field(None, ge=1, description="run at most this many samples")
     seed: int = Field(0, ge=0, description="base seed; each item derives its own from its key")
     max_new_tokens: int = Field(8, ge=1, le=4096)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from vrprobe.config import RunConfig
 from vrprobe.exec.answer import answer_item
@@ -42,11 +43,12 @@ class RunPlan:
     store: RunStore
     items: list[WorkItem]
     pending: list[WorkItem] = field(default_factory=list)
+    task: Any = None
 
 
 def plan_run(config: RunConfig) -> RunPlan:
     """Validate, open (or resume) the run folder, list items and what is left to do."""
-    task = resolve_task(config.task, config.split)
+    task = resolve_task(config.task, config.split, config.data)
     revision = model_revision(config.model, config.revision)
     limit = config.limit or DEFAULT_LIMIT.get(config.task)
     fingerprint = config.fingerprint()
@@ -79,7 +81,7 @@ def plan_run(config: RunConfig) -> RunPlan:
     if config.retry_errors:
         done -= store.error_keys()
     pending = [it for it in items if it.key not in done]
-    return RunPlan(config, out, store, items, pending)
+    return RunPlan(config, out, store, items, pending, task=task)
 
 
 ProgressFactory = Callable[[Iterable[WorkItem], int], Iterable[WorkItem]]
@@ -116,6 +118,10 @@ def execute(
 def finish_run(plan: RunPlan, computed: int) -> RunSummary:
     """Summarise the run's stored records and write the summary into its manifest."""
     keys = {it.key for it in plan.items}
-    summary = summarize(plan.store.read(), keys, computed=computed)
+    records = plan.store.read()
+    summary = summarize(records, keys, computed=computed)
+    if hasattr(plan.task, "native_metrics"):  # a benchmark's own protocol (docs/tasks.md)
+        rows = [r for r in records.to_pylist() if r["item_key"] in keys]
+        summary.native_metrics = plan.task.native_metrics(rows, plan.config.limit)
     plan.store.update_manifest(summary=summary.as_dict())
     return summary

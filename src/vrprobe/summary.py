@@ -17,6 +17,7 @@ class RunSummary:
     accuracy: float | None
     by_question_type: dict[str, dict] = field(default_factory=dict)
     error_examples: list[str] = field(default_factory=list)
+    native_metrics: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)

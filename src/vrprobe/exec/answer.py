@@ -26,7 +26,7 @@ from vrprobe.models.loading import LoadedModel
 from vrprobe.models.prepare import Prepared, prepare
 from vrprobe.signals.consistency import consistency_signals
 from vrprobe.tasks.base import Sample, SampleError
-from vrprobe.tasks.scoring import extract_answer, score
+from vrprobe.tasks.scoring import extract_answer, score_sample
 
 
 def base_record(item: WorkItem) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def _consistency(sample: Sample, replies: list[str]) -> dict[str, Any]:
     cols["sc_answers"] = replies
     majority = cols["sc_majority"]
     cols["sc_majority_correct"] = bool(
-        majority and score(majority, list(sample.answers), kind, choices).correct
+        majority and score_sample(sample, majority).correct
     )
     return cols
 
@@ -145,7 +145,7 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
             replies = _samples(loaded, prep, config, cache, seed) if cache is not None else []
         text, offsets = measure.token_offsets(loaded.processor.tokenizer, result.new_tokens)
         prediction = text.strip()
-        verdict = score(prediction, list(sample.answers), sample.answer_kind, list(sample.choices))
+        verdict = score_sample(sample, prediction)
         cols = _measure_all(
             sample, prep, result, text, offsets, bool(verdict.correct), config.signals
         )

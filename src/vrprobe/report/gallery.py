@@ -119,7 +119,7 @@ def task_image_loader(run: Path) -> ImageLoader | None:
 
     try:
         cfg = json.loads((Path(run) / "manifest.json").read_text()).get("config", {})
-        task = resolve_task(cfg["task"], cfg.get("split", "test"))
+        task = resolve_task(cfg["task"], cfg.get("split", "test"), cfg.get("data"))
     except (OSError, ValueError, KeyError, TaskNotFound):
         return None
     index: dict[str, Sample] = {}

@@ -7,7 +7,7 @@ record for that item instead of stopping the whole load.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -48,6 +48,8 @@ class Sample:
     question_type: str = ""
     answer_kind: AnswerKind = "text"
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+    # A benchmark's native per-sample scorer `(sample, prediction) -> Score`; None = `score`.
+    scorer: Callable | None = field(default=None, compare=False, hash=False, repr=False)
 
     def load_image(self) -> Image.Image:
         """The image as 8-bit RGB, EXIF-oriented (policy: `vrprobe.tasks.images`); raises

@@ -23,14 +23,36 @@ def _shapes(split: str) -> Task:
 REGISTRY: dict[str, Callable[[str], Task]] = {"shapes": _shapes}
 
 
-def resolve_task(spec: str, split: str = "test") -> Task:
-    """A `Task` for a registry name, a `.jsonl` manifest, or a saved `datasets` folder.
+def resolve_task(spec: str, split: str = "test", data: str | None = None) -> Task:
+    """A `Task` for a registry name, a benchmark name (with `data`: its local copy or hub id),
+    a `.jsonl` manifest, or a saved `datasets` folder.
 
     >>> resolve_task("shapes").name
     'shapes'
+    >>> resolve_task("shapes", data="x.json")
+    Traceback (most recent call last):
+    ...
+    vrprobe.tasks.registry.TaskNotFound: --data: task 'shapes' is generated and reads no data
     """
+    from vrprobe.tasks.benchmarks import BENCHMARKS
+    from vrprobe.tasks.benchmarks.sources import DataNotFound
+
     if spec in REGISTRY:
+        if data is not None:
+            raise TaskNotFound(f"--data: task {spec!r} is generated and reads no data")
         return REGISTRY[spec](split)
+    if spec in BENCHMARKS:
+        from vrprobe.tasks.benchmarks.task import BenchmarkTask
+
+        try:
+            return BenchmarkTask(BENCHMARKS[spec], data, split)
+        except DataNotFound as exc:
+            raise TaskNotFound(str(exc)) from None
+    if data is not None:
+        raise TaskNotFound(
+            f"--data: only benchmark tasks ({', '.join(sorted(BENCHMARKS))}) take --data; "
+            f"--task {spec} already names its data"
+        )
     from vrprobe.tasks.files import FileTask
 
     path = Path(spec).expanduser()
@@ -47,6 +69,6 @@ def resolve_task(spec: str, split: str = "test") -> Task:
     if path.is_dir():
         raise TaskNotFound(f"{path} is a folder but not one saved by datasets.save_to_disk")
     raise TaskNotFound(
-        f"unknown task {spec!r}: use one of {sorted(REGISTRY)}, a .jsonl manifest, "
-        "or a folder saved by datasets.save_to_disk"
+        f"unknown task {spec!r}: use one of {sorted(REGISTRY) + sorted(BENCHMARKS)}, "
+        "a .jsonl manifest, or a folder saved by datasets.save_to_disk"
     )

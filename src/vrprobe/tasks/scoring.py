@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vrprobe.tasks.base import AnswerKind
+from vrprobe.tasks.base import AnswerKind, Sample
 from vrprobe.tasks.scoring_number import extract_number, format_number, numbers_match
 from vrprobe.tasks.scoring_option import extract_option
 from vrprobe.tasks.scoring_text import exact_match, normalize_text, token_f1
@@ -33,6 +33,7 @@ __all__ = [
     "numbers_match",
     "pope_metrics",
     "score",
+    "score_sample",
     "strip_answer_marker",
     "token_f1",
 ]
@@ -127,3 +128,11 @@ def score(
         return Score(any(numbers_match(value, extract_number(r)) for r in refs), extracted)
     gold = {extract_answer(r, kind, choices) for r in refs} - {None}
     return Score(extracted in gold, extracted)
+
+
+def score_sample(sample: Sample, prediction: str | None) -> Score:
+    """Score a prediction for `sample`: its benchmark's native scorer when it has one,
+    else `score` with the sample's answers, answer kind and choices."""
+    if sample.scorer is not None:
+        return sample.scorer(sample, prediction)
+    return score(prediction, list(sample.answers), sample.answer_kind, list(sample.choices))

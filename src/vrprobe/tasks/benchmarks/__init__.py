@@ -1,0 +1,12 @@
+"""Published benchmarks in their real formats, with their native scoring (SPEC section 5).
+
+`BENCHMARKS` maps a `--task` name to its `Benchmark`; docs/tasks.md lists each one's local
+layout and scoring protocol.
+"""
+
+from __future__ import annotations
+
+from vrprobe.tasks.benchmarks.pope import POPE, REPOPE
+from vrprobe.tasks.benchmarks.spec import Benchmark
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (POPE, REPOPE)}
