@@ -143,13 +143,3 @@ def test_input_checks(setup):
         sample_continuations(model, double, repeat_cache(cache, 2), k=2, max_new_tokens=1)
     with pytest.raises(ValueError):
         repeat_cache(cache, 0)
-
-
-def test_mrope_families_hit_the_hook(setup):
-    model, _, inputs, _ = setup
-    model.model.rope_deltas = None  # what Qwen2-VL / GLM-4V models carry
-    try:
-        with pytest.raises(NotImplementedError, match="M-RoPE"):
-            prefill(model, inputs)
-    finally:
-        del model.model.rope_deltas

@@ -29,21 +29,29 @@ SEQUENCE_KEYS = (
 )
 
 
-def check_positions_supported(model: torch.nn.Module) -> None:
-    """Raise NotImplementedError for families whose positions live outside the KV cache.
+def mrope_module(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The module that keeps M-RoPE position state (`rope_deltas`) outside the KV cache, or None.
 
-    Why: the shared prefill relies on `generate` deriving a continuation's positions from the
-    attention mask (plain 1-D RoPE, as in LLaVA/Llama). M-RoPE families (Qwen2/2.5/3-VL, GLM-4V,
-    ...) keep `rope_deltas` on the model, computed from the image grid during a prefill *with*
-    pixels; a cache-only continuation would need those deltas carried over and repeated per row.
-    This is the hook where that support goes (see FAMILIES.md, "Sampling facts").
+    Why: the shared prefill relies on a continuation's positions being derivable from the
+    attention mask. That holds for plain 1-D RoPE (LLaVA/Llama); M-RoPE families (Qwen2/2.5/3-VL,
+    GLM-4V, ...) give image tokens 3-D (t, h, w) positions, so every later text position is
+    shifted by `rope_deltas`, which the model computes from the image grid during a forward
+    *with* the image and keeps on itself. `prefill` stores those deltas on the cache it returns
+    and `use_cache_positions` puts them back before a continuation (FAMILIES.md, "Sampling").
     """
     for module in (model, getattr(model, "model", None)):
         if module is not None and hasattr(module, "rope_deltas"):
-            raise NotImplementedError(
-                f"{type(model).__name__} uses M-RoPE (`rope_deltas` kept outside the cache); "
-                "shared-prefill continuation positions are not implemented for it yet"
-            )
+            return module
+    return None
+
+
+def use_cache_positions(model: torch.nn.Module, cache: Any) -> None:
+    """Before continuing from `cache`: restore the M-RoPE deltas its prefill computed (a no-op
+    for 1-D RoPE models and for caches that did not come from `prefill`)."""
+    module = mrope_module(model)
+    deltas = getattr(cache, "rope_deltas", None)
+    if module is not None and deltas is not None:
+        module.rope_deltas = deltas
 
 
 def mask_positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -76,7 +84,6 @@ def prefill(
     last token, which sees every key either way). `position_offset` is added to the position
     ids derived from the mask, as the family's `generate` does (PaliGemma counts from 1).
     """
-    check_positions_supported(model)
     input_ids = inputs["input_ids"]
     if input_ids.shape[1] < 2:
         raise ValueError("the prompt needs at least 2 tokens to share a prefill")
@@ -92,12 +99,22 @@ def prefill(
         if inputs.get(key) is not None:
             kwargs[key] = inputs[key][:, :end]
     kwargs["attention_mask"] = mask[:, :end]
-    kwargs["position_ids"] = (mask_positions(mask) + position_offset)[:, :end]
+    mrope = mrope_module(model)
+    if mrope is None:
+        kwargs["position_ids"] = (mask_positions(mask) + position_offset)[:, :end]
+    # else: the model derives 3-D positions (and rope_deltas) from the image grid itself
     cache = DynamicCache(config=model.config)
     if bidirectional_prompt:  # sliding-window layers must keep the keys the crop gives back
         _check_prefix_fits_window(model, input_ids.shape[1])
         cache.activate_past_recording()
     model(**kwargs, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    if mrope is not None:
+        if mrope.rope_deltas is None:
+            raise ValueError(
+                f"{type(model).__name__}: the prefill computed no rope_deltas (inputs lack "
+                "image_grid_thw / mm_token_type_ids?)"
+            )
+        cache.rope_deltas = mrope.rope_deltas.clone()  # type: ignore[attr-defined]
     if bidirectional_prompt:
         cache.crop(-1)
         for layer in cache.layers:  # back to plain windowed caching for generation
@@ -126,10 +143,14 @@ def repeat_cache(cache: DynamicCache, n: int) -> DynamicCache:
 
     The original is left untouched (generation grows and may edit the cache it is given), so one
     prefill can seed several continuations: the greedy answer, the K samples, a capture run.
+    M-RoPE deltas stored by `prefill` are repeated with the rows.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     copied = copy.deepcopy(cache)
     if n > 1:
         copied.batch_repeat_interleave(n)
+        deltas = getattr(copied, "rope_deltas", None)
+        if deltas is not None:  # M-RoPE position state travels with the cache rows
+            copied.rope_deltas = deltas.repeat_interleave(n, dim=0)  # type: ignore[attr-defined]
     return copied

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from vrprobe.capture.prefill import SEQUENCE_KEYS, check_positions_supported, repeat_cache
+from vrprobe.capture.prefill import SEQUENCE_KEYS, repeat_cache, use_cache_positions
 
 
 def eos_ids(model: torch.nn.Module) -> list[int]:
@@ -57,7 +57,6 @@ def generate_from_cache(
     returns (a tensor, or a `GenerateOutput` with `return_dict_in_generate=True`); rows are
     prompt-major (prompt b's copies are rows `b*n .. b*n + n - 1`).
     """
-    check_positions_supported(model)
     input_ids = inputs["input_ids"]
     if cache.get_seq_length() != input_ids.shape[1] - 1:
         raise ValueError(
@@ -70,9 +69,9 @@ def generate_from_cache(
     seq = {k: inputs[k] for k in SEQUENCE_KEYS if inputs.get(k) is not None}
     seq["attention_mask"] = mask
     repeated = {k: v.repeat_interleave(n, dim=0) for k, v in seq.items()}
-    return model.generate(
-        **repeated, past_key_values=repeat_cache(cache, n), use_cache=True, **generate_kwargs
-    )
+    copied = repeat_cache(cache, n)
+    use_cache_positions(model, copied)
+    return model.generate(**repeated, past_key_values=copied, use_cache=True, **generate_kwargs)
 
 
 def _new_tokens(model: torch.nn.Module, out: Any, prompt_len: int) -> list[np.ndarray]:

@@ -7,4 +7,5 @@ from vrprobe.models.families import (  # noqa: F401
     llava,
     llava_next,
     paligemma,
+    qwen2_vl,
 )
