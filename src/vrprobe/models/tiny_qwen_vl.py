@@ -170,3 +170,96 @@ def tiny_qwen2_vl(
         **text_special(tok),
     )
     return build(Qwen2VLForConditionalGeneration, config, seed, attn_implementation, tok), processor
+
+
+def tiny_qwen2_5_vl(
+    *,
+    patch_size: int = 4,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    vision_hidden: int = 32,
+    vision_layers: int = 2,
+    attn_implementation: str = "eager",
+    seed: int = 0,
+):
+    """A random-weight Qwen2.5-VL (windowed vision attention: window of 2 x 2 merged tokens,
+    the last vision block full) and its image-only processor.
+
+    >>> model, processor = tiny_qwen2_5_vl()
+    >>> type(processor).__name__, model.config.vision_config.window_size
+    ('Qwen2_5_VLImageOnlyProcessor', 16)
+    """
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+    )
+
+    processor = qwen_processor(Qwen2_5_VLProcessor, patch_size)
+    tok = processor.tokenizer
+    vision = {
+        "depth": vision_layers,
+        "hidden_size": vision_hidden,
+        "intermediate_size": 4 * vision_hidden,
+        "num_heads": 4,
+        "patch_size": patch_size,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 2 * 2 * patch_size,
+        "out_hidden_size": hidden,
+        "fullatt_block_indexes": [vision_layers - 1],
+    }
+    config = Qwen2_5_VLConfig(
+        text_config=text_kwargs(tok, hidden, layers, heads, kv_heads),
+        vision_config=vision,
+        **token_ids(tok),
+        **text_special(tok),
+    )
+    model_cls = Qwen2_5_VLForConditionalGeneration
+    return build(model_cls, config, seed, attn_implementation, tok), processor
+
+
+def tiny_qwen3_vl(
+    *,
+    patch_size: int = 8,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    vision_hidden: int = 32,
+    vision_layers: int = 2,
+    attn_implementation: str = "eager",
+    seed: int = 0,
+):
+    """A random-weight Qwen3-VL (interleaved M-RoPE, deepstack from vision block 0, learned
+    vision position embeddings on an 8 x 8 grid) and its image-only processor.
+
+    >>> model, processor = tiny_qwen3_vl()
+    >>> type(processor).__name__, model.config.vision_config.deepstack_visual_indexes
+    ('Qwen3VLImageOnlyProcessor', [0])
+    """
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+
+    processor = qwen_processor(Qwen3VLProcessor, patch_size)
+    tok = processor.tokenizer
+    text = text_kwargs(tok, hidden, layers, heads, kv_heads)
+    text["head_dim"] = hidden // heads
+    text["rope_parameters"]["mrope_interleaved"] = True
+    vision = {
+        "depth": vision_layers,
+        "hidden_size": vision_hidden,
+        "intermediate_size": 4 * vision_hidden,
+        "num_heads": 4,
+        "patch_size": patch_size,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": hidden,
+        "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0],
+    }
+    config = Qwen3VLConfig(
+        text_config=text, vision_config=vision, **token_ids(tok), **text_special(tok)
+    )
+    return build(Qwen3VLForConditionalGeneration, config, seed, attn_implementation, tok), processor

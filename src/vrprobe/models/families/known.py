@@ -7,5 +7,6 @@ from vrprobe.models.families import (  # noqa: F401
     llava,
     llava_next,
     paligemma,
+    qwen2_5_vl,
     qwen2_vl,
 )
