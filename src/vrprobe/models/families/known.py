@@ -9,4 +9,5 @@ from vrprobe.models.families import (  # noqa: F401
     paligemma,
     qwen2_5_vl,
     qwen2_vl,
+    qwen3_vl,
 )
