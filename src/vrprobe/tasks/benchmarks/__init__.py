@@ -6,7 +6,9 @@ layout and scoring protocol.
 
 from __future__ import annotations
 
+from vrprobe.tasks.benchmarks.hallusionbench import HALLUSIONBENCH
+from vrprobe.tasks.benchmarks.mathvista import MATHVISTA
 from vrprobe.tasks.benchmarks.pope import POPE, REPOPE
 from vrprobe.tasks.benchmarks.spec import Benchmark
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (POPE, REPOPE)}
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (POPE, REPOPE, HALLUSIONBENCH, MATHVISTA)}
