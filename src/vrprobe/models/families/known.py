@@ -2,6 +2,8 @@
 
 from vrprobe.models.families import (  # noqa: F401
     gemma3,
+    glm4v,
+    glm46v,
     idefics3,
     internvl,
     llava,
