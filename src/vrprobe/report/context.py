@@ -71,3 +71,27 @@ def signal_rows(summary: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def evidence_skip_note(df, task: str | None) -> tuple[str, str] | None:
+    """("Evidence signals", why) when the records hold an `evidence_boxes` column and no
+    answered record has a box, naming the task and the signals skipped for that reason; None
+    when some record has boxes or the column is absent (nothing known).
+
+    >>> import pandas as pd
+    >>> what, why = evidence_skip_note(pd.DataFrame({"evidence_boxes": [[], []]}), "pope")
+    >>> why.split(":")[0]
+    'task pope has no evidence boxes (docs/tasks.md), so these signals were skipped'
+    >>> evidence_skip_note(pd.DataFrame({"evidence_boxes": [[[0, 0, 1, 1]]]}), "vstar") is None
+    True
+    """
+    from vrprobe.analysis.records import EVIDENCE, SIGNALS
+
+    if "evidence_boxes" not in df or any(b is not None and len(b) for b in df["evidence_boxes"]):
+        return None
+    skipped = ", ".join(name for name, (_, why) in SIGNALS.items() if why == EVIDENCE)
+    return (
+        "Evidence signals",
+        f"task {task or '?'} has no evidence boxes (docs/tasks.md), so these signals were "
+        f"skipped: {skipped}; also the per-layer evidence curves and the evidence-mass figure",
+    )

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from vrprobe.analysis.analyze import ANALYSIS, SUMMARY, analyze_runs
 from vrprobe.analysis.records import MAIN_SIGNALS, clean_subset, load_records, split_errors
 from vrprobe.report import plots
-from vrprobe.report.context import ci, num, provenance, signal_rows
+from vrprobe.report.context import ci, evidence_skip_note, num, provenance, signal_rows
 from vrprobe.report.gallery import MAP_COLUMNS, ImageLoader, gallery
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -137,7 +137,7 @@ def write_report(
     summary = json.loads((folder / SUMMARY).read_text())
     manifest_path = run / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    df, _, _ = split_errors(load_records(run, extra=MAP_COLUMNS))
+    df, _, _ = split_errors(load_records(run, extra=(*MAP_COLUMNS, "evidence_boxes")))
     df, _ = clean_subset(df)
     figures = _figures(folder, summary, df)
     preds = _table(folder, "predictions.parquet")
@@ -146,6 +146,9 @@ def write_report(
     if "mean_map" not in df or not df["mean_map"].notna().any():
         why = "no mean_map recorded (attention capture did not run)"
         missing.append(("Attention gallery", why))
+    no_boxes = evidence_skip_note(df, manifest.get("task"))
+    if no_boxes:
+        missing.insert(0, no_boxes)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]))
     html = env.get_template("report.html.j2").render(
         run=run.name,

@@ -44,3 +44,32 @@ def write_json_lines(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def b64png(size=(16, 12), color=(200, 30, 30)) -> str:
+    """An image as VLMEvalKit TSVs store it (base64 of the encoded file)."""
+    import base64
+
+    return base64.b64encode(png(size, color)).decode()
+
+
+def write_tsv(path: Path, rows: list[dict]) -> Path:
+    """A VLMEvalKit-style TSV (tab-separated, header row)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def records_for(samples, predictions) -> list[dict]:
+    """Records as the runner writes them (prediction, native verdict), for native metrics."""
+    from vrprobe.tasks.scoring import score_sample
+
+    return [
+        {"sample_id": s.id, "prediction": p, "correct": score_sample(s, p).correct, "error": None}
+        for s, p in zip(samples, predictions, strict=True)
+    ]
