@@ -33,3 +33,22 @@ def test_capability_columns_follow_supports():
 def test_ls_without_subcommand_shows_help():
     result = CliRunner().invoke(app, ["ls"])
     assert "models" in result.output
+
+
+def test_ls_tasks_lists_benchmarks_with_answer_kinds_and_boxes():
+    from vrprobe.cli_ls import task_rows
+
+    rows = {r["task"]: r for r in task_rows()}
+    expected = {
+        "mmmu": ("option, text", "no"),
+        "mmmu-pro": ("option", "no"),
+        "mmmu-pro-vision": ("option", "no"),
+        "vstar": ("option", "yes"),
+        "hrbench": ("option", "no"),
+        "visualcot-textvqa": ("text", "yes"),
+        "visualcot-infographicsvqa": ("text", "yes"),
+    }
+    for name, (kinds, boxes) in expected.items():
+        assert (rows[name]["answer kinds"], rows[name]["boxes"]) == (kinds, boxes), name
+    result = CliRunner().invoke(app, ["ls", "tasks"])
+    assert result.exit_code == 0 and "visualcot-sroie" in result.output
