@@ -14,6 +14,7 @@ from rich.table import Table
 
 from vrprobe.cli_ls import ls_app
 from vrprobe.config import RunConfig, format_validation_error
+from vrprobe.perturb.registry import parse as parse_perturb
 from vrprobe.summary import RunSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -40,8 +41,12 @@ def _print_summary(summary: RunSummary, out: Path) -> None:
     for name, entry in summary.by_question_type.items():
         table.add_row(name, str(entry["n"]), f"{entry['accuracy']:.3f}")
     acc = "n/a" if summary.accuracy is None else f"{summary.accuracy:.3f}"
-    table.add_row("[bold]overall", f"[bold]{summary.answered}", f"[bold]{acc}")
+    n = sum(e["n"] for e in summary.by_question_type.values()) or summary.answered
+    table.add_row("[bold]overall", f"[bold]{n}", f"[bold]{acc}")
     Console().print(table)
+    if summary.by_perturbation:
+        shown = ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in summary.by_perturbation.items())
+        console.print(f"accuracy per perturbation (table above: none): {shown}")
     console.print(
         f"{summary.items} items ({summary.computed} computed now, "
         f"{summary.items - summary.computed} already stored), {summary.errors} errors"
@@ -107,6 +112,17 @@ def run(
         typer.Option(help="comma-separated groups: spatial,grounding,evidence,uncertainty,hidden"),
     ] = "all",
     max_new_tokens: Annotated[int, typer.Option(help="generation budget per answer")] = 8,
+    perturb: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated image perturbations, each its own item: none, blur (8 levels), "
+            "blank, mask-top (3 mechanisms), highlight (method, ablations, instruction-only) "
+            "or single names (blur-k15, mask-top-keys, ...); see docs/perturbations.md"
+        ),
+    ] = "none",
+    highlight_profile: Annotated[
+        Path | None, typer.Option(help="reuse another run's highlight layer profile")
+    ] = None,
     dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16")] = "float32",
     device: Annotated[str, typer.Option(help="torch device")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="run folder (resumed if it exists)")] = None,
@@ -159,6 +175,8 @@ def run(
             top_p=top_p,
             **({} if signals == "all" else {"signals": tuple(signals.split(","))}),
             max_new_tokens=max_new_tokens,
+            perturb=parse_perturb(perturb),
+            highlight_profile=highlight_profile,
             dtype=dtype,
             device=device,
             out=out,

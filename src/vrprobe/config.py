@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vrprobe.perturb import registry as perturb_registry
 
 SignalGroup = Literal["spatial", "grounding", "evidence", "uncertainty", "hidden"]
 SIGNAL_GROUPS: tuple[SignalGroup, ...] = (
@@ -20,7 +22,12 @@ SIGNAL_GROUPS: tuple[SignalGroup, ...] = (
 
 # Fields that do not change what a record contains: they stay out of the fingerprint, so a
 # run can be resumed with another --limit, output folder or progress setting.
-NON_SEMANTIC_FIELDS = frozenset({"limit", "out", "progress", "retry_errors", "flush_every"})
+# `perturb` is left out too: each item's key holds its perturbation, so adding perturbations
+# to a run folder resumes it and computes only the new items.
+NON_SEMANTIC_FIELDS = frozenset(
+    {"limit", "out", "progress", "retry_errors", "flush_every", "perturb", "highlight_profile"}
+)
+PerturbName = Annotated[str, AfterValidator(perturb_registry.check_name)]
 
 
 class RunConfig(BaseModel):
@@ -46,13 +53,24 @@ class RunConfig(BaseModel):
     device: str = "cpu"
     batch_size: Literal[1] = Field(1, description="items per forward pass (1 for now)")
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
-    perturb: tuple[Literal["none"], ...] = Field(
-        ("none",), min_length=1, description="image/model perturbations; one item per sample each"
+    perturb: tuple[PerturbName, ...] = Field(
+        ("none",),
+        min_length=1,
+        description="image perturbations (groups expand: blur, mask-top, highlight); one item "
+        "per sample and perturbation; 'none' always runs (docs/perturbations.md)",
+    )
+    highlight_profile: Path | None = Field(
+        None, description="reuse another run's highlight layer profile (its folder or JSON file)"
     )
     out: Path | None = None
     progress: bool = True
     retry_errors: bool = False
     flush_every: int = Field(16, ge=1, description="write a shard every this many records")
+
+    @field_validator("perturb", mode="after")
+    @classmethod
+    def _expand_perturb(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return perturb_registry.expand(value)
 
     def fingerprint(self) -> str:
         """Short hash of the fields that change records.

@@ -64,19 +64,21 @@ def plan_run(config: RunConfig) -> RunPlan:
         "environment": environment(),
     }
     store = RunStore.open(out, manifest, flush_every=config.flush_every)
+    config = config.model_copy(update={"out": out})  # items find the run folder (highlight)
     items = []
     for sample in task.samples(limit):
         sid = sample.sample_id if isinstance(sample, SampleError) else sample.id
-        key = item_key(
-            model_revision=revision,
-            task=task.name,
-            sample_id=sid,
-            perturbation="none",
-            seed=config.seed,
-            samples=config.samples,
-            fingerprint=fingerprint,
-        )
-        items.append(WorkItem(key=key, task=task.name, sample=sample))
+        for perturbation in config.perturb:  # one item per (sample, perturbation)
+            key = item_key(
+                model_revision=revision,
+                task=task.name,
+                sample_id=sid,
+                perturbation=perturbation,
+                seed=config.seed,
+                samples=config.samples,
+                fingerprint=fingerprint,
+            )
+            items.append(WorkItem(key, task.name, sample, perturbation))
     done = store.done_keys()
     if config.retry_errors:
         done -= store.error_keys()

@@ -18,6 +18,7 @@ class RunSummary:
     by_question_type: dict[str, dict] = field(default_factory=dict)
     error_examples: list[str] = field(default_factory=list)
     native_metrics: dict = field(default_factory=dict)
+    by_perturbation: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -36,9 +37,18 @@ def summarize(table: pa.Table, keys: set[str], computed: int = 0) -> RunSummary:
     rows = [r for r in table.to_pylist() if r["item_key"] in keys]
     ok = [r for r in rows if r.get("error") is None]
     errors = [r for r in rows if r.get("error") is not None]
-    n_correct = sum(bool(r.get("correct")) for r in ok)
-    by_type: dict[str, dict] = {}
+    by_pert: dict[str, dict] = {}
     for r in ok:
+        entry = by_pert.setdefault(r.get("perturbation") or "none", {"n": 0, "correct": 0})
+        entry["n"] += 1
+        entry["correct"] += bool(r.get("correct"))
+    for entry in by_pert.values():
+        entry["accuracy"] = entry["correct"] / entry["n"]
+    # accuracy and question types describe the clean answers when a run also perturbs
+    clean = [r for r in ok if (r.get("perturbation") or "none") == "none"] or ok
+    n_correct = sum(bool(r.get("correct")) for r in clean)
+    by_type: dict[str, dict] = {}
+    for r in clean:
         entry = by_type.setdefault(r.get("question_type") or "all", {"n": 0, "correct": 0})
         entry["n"] += 1
         entry["correct"] += bool(r.get("correct"))
@@ -50,7 +60,8 @@ def summarize(table: pa.Table, keys: set[str], computed: int = 0) -> RunSummary:
         answered=len(ok),
         correct=n_correct,
         errors=len(errors),
-        accuracy=n_correct / len(ok) if ok else None,
+        accuracy=n_correct / len(clean) if clean else None,
         by_question_type=dict(sorted(by_type.items())),
         error_examples=[f"{r['sample_id']}: {r['error']}" for r in errors[:5]],
+        by_perturbation=by_pert if len(by_pert) > 1 else {},
     )

@@ -21,7 +21,8 @@ import sklearn
 
 from vrprobe.analysis.guards import interaction_by_task, transfer_rows, veto_table
 from vrprobe.analysis.headline import headline_rows
-from vrprobe.analysis.profiles import layer_table, perturbation_table, step_table
+from vrprobe.analysis.perturbations import blur_summary, perturbation_table
+from vrprobe.analysis.profiles import layer_table, step_table
 from vrprobe.analysis.records import (
     SIGNALS,
     clean_subset,
@@ -135,6 +136,7 @@ def _analyze_one(run: Path, data: dict, *, n_boot: int, seed: int) -> tuple[dict
         interaction=interaction_by_task(df, n_boot=n_boot, seed=seed),
         veto=_records(tables["veto.parquet"]),
         perturbations=_records(tables["perturbations.parquet"]),
+        blur_decay=blur_summary(ok),
     )
     return summary, tables
 

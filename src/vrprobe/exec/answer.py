@@ -22,6 +22,7 @@ from vrprobe.capture.sampling import sample_continuations
 from vrprobe.config import RunConfig
 from vrprobe.exec import measure
 from vrprobe.exec.items import WorkItem, item_seed
+from vrprobe.exec.perturbed import perturb
 from vrprobe.models.loading import LoadedModel
 from vrprobe.models.prepare import Prepared, prepare
 from vrprobe.signals.consistency import consistency_signals
@@ -132,10 +133,11 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
     seed = item_seed(item.key)
     try:
         image = sample.load_image()
-        prep = prepare(loaded, image, sample.question)
+        changed = perturb(loaded, item.perturbation, sample, image, config)
+        prep = prepare(loaded, changed.image, changed.question)
         check_context(loaded, prep.prompt_len, config.max_new_tokens)
         torch.manual_seed(seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), changed.model_context(loaded.model, prep):
             options = {
                 "bidirectional_prompt": loaded.adapter.bidirectional_prompt,
                 "position_offset": loaded.adapter.position_offset,
@@ -167,6 +169,7 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
         "n_new_tokens": len(result.new_tokens),
         "image_width": image.width,
         "image_height": image.height,
+        **changed.columns,
         **cols,
         "elapsed_s": time.perf_counter() - start,
     }

@@ -1,0 +1,111 @@
+"""Perturbation names: what ``--perturb`` accepts, how groups expand, and what each name does.
+
+A *group* given on the command line expands into its members, each its own work item:
+``blur`` → ``blur-k1 … blur-k61`` (the 8 kernels of SPEC §4), ``mask-top`` → its three
+mechanisms, ``highlight`` → the method, its four ablations and the instruction-only variant.
+Members may also be named one by one. ``none`` (the clean answer) is always run first: every
+perturbation metric compares with it. This module imports no torch (configs validate with it).
+"""
+
+from __future__ import annotations
+
+BLUR_KERNELS: tuple[int, ...] = (1, 5, 9, 15, 21, 31, 45, 61)
+MASK_MECHANISMS: tuple[str, ...] = ("pixels", "embed", "keys")
+MASK_FRACTION = 0.3
+HIGHLIGHT_VARIANTS: tuple[str, ...] = (
+    "highlight",
+    "highlight-no-denoise",
+    "highlight-no-smooth",
+    "highlight-all-layers",
+    "highlight-no-prompt",
+    "highlight-instruction-only",
+)
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "none": ("none",),
+    "blur": tuple(f"blur-k{k}" for k in BLUR_KERNELS),
+    "blank": ("blank",),
+    "mask-top": tuple(f"mask-top-{m}" for m in MASK_MECHANISMS),
+    "highlight": HIGHLIGHT_VARIANTS,
+}
+NAMES: tuple[str, ...] = tuple(dict.fromkeys(n for members in GROUPS.values() for n in members))
+
+
+class UnknownPerturbation(ValueError):
+    """A ``--perturb`` value that is neither a group nor a perturbation name."""
+
+
+def allowed() -> str:
+    """The accepted values, for error messages and ``--help``.
+
+    >>> allowed().split(", ")[:5]
+    ['none', 'blur', 'blank', 'mask-top', 'highlight']
+    """
+    members = [n for n in NAMES if n not in GROUPS]
+    return ", ".join([*GROUPS, *members])
+
+
+def check_name(value: str) -> str:
+    """``value`` if it is a group or a perturbation name, else an error naming it.
+
+    >>> check_name("blur-k15")
+    'blur-k15'
+    >>> check_name("blurr")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vrprobe.perturb.registry.UnknownPerturbation: unknown perturbation 'blurr' (allowed: none, ...)
+    """
+    if value not in GROUPS and value not in NAMES:
+        raise UnknownPerturbation(f"unknown perturbation {value!r} (allowed: {allowed()})")
+    return value
+
+
+def expand(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Groups replaced by their members, ``none`` first, duplicates dropped, order kept.
+
+    >>> expand(["mask-top", "blank"])
+    ('none', 'mask-top-pixels', 'mask-top-embed', 'mask-top-keys', 'blank')
+    >>> len(expand(["blur", "blur-k5"]))
+    9
+    """
+    names = ["none"]
+    for value in values:
+        names += GROUPS.get(check_name(value), (value,))
+    return tuple(dict.fromkeys(names))
+
+
+def parse(text: str) -> tuple[str, ...]:
+    """A comma-separated ``--perturb`` value, split and stripped (not yet expanded).
+
+    >>> parse("blur, mask-top")
+    ('blur', 'mask-top')
+    """
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def blur_kernel(name: str) -> int | None:
+    """The kernel of a ``blur-kN`` name, None for anything else.
+
+    >>> blur_kernel("blur-k45"), blur_kernel("blank")
+    (45, None)
+    """
+    if name.startswith("blur-k") and name[6:].isdigit():
+        return int(name[6:])
+    return None
+
+
+def family(name: str) -> str:
+    """Which kind of perturbation a name is: none, blur, blank, mask or highlight.
+
+    >>> [family(n) for n in ("none", "blur-k5", "blank", "mask-top-keys", "highlight-no-prompt")]
+    ['none', 'blur', 'blank', 'mask', 'highlight']
+    """
+    if name == "none" or name == "blank":
+        return name
+    if blur_kernel(name) is not None:
+        return "blur"
+    if name.startswith("mask-top-"):
+        return "mask"
+    if name in HIGHLIGHT_VARIANTS:
+        return "highlight"
+    raise UnknownPerturbation(f"unknown perturbation {name!r} (allowed: {allowed()})")
