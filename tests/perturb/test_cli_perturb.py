@@ -8,7 +8,7 @@ import sys
 
 from vrprobe.store.shards import read_shards
 
-PERTURB = "blur,blank"
+PERTURB = "blur,mask-top"
 
 
 def vrprobe(*args: str) -> subprocess.CompletedProcess:
@@ -30,11 +30,13 @@ def test_run_with_perturbations_writes_records_report_and_resumes(tmp_path):
     proc = vrprobe(*args, "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     df = read_shards(out / "records").to_pandas()
-    names = {"none", "blank", *(f"blur-k{k}" for k in (1, 5, 9, 15, 21, 31, 45, 61))}
+    masks = {"mask-top-pixels", "mask-top-embed", "mask-top-keys"}
+    names = {"none", *masks, *(f"blur-k{k}" for k in (1, 5, 9, 15, 21, 31, 45, 61))}
     assert set(df["perturbation"]) == names and len(df) == 4 * len(names)
     assert df["error"].isna().all()
     html = (out / "report.html").read_text()
-    assert "<img" in _figure(html, "fig-blur")
+    assert "<img" in _figure(html, "fig-blur") and "<img" in _figure(html, "fig-masking")
+    assert "not drawn" in _figure(html, "fig-highlight")
     again = vrprobe(*args, "--out", str(out), "--no-progress", "--no-report")
     assert again.returncode == 0, again.stderr
     assert "0 computed now" in again.stderr

@@ -128,6 +128,7 @@ def make_fake_run(
     all_correct: bool = False,
     n_errors: int = 3,
     blur: bool = False,
+    perturb: bool = False,
 ) -> Path:
     """Write a run folder at ``root`` (manifest + two record shards) and return it."""
     rng = np.random.default_rng(seed)
@@ -168,6 +169,14 @@ def make_fake_run(
                         perturbation=f"blur-k{k}",
                     )
                 )
+    if perturb:  # mask-top and highlight records (another rng: the records above stay put)
+        prng = np.random.default_rng(seed + 1)
+        keep = {"mask-top-pixels": 0.6, "mask-top-keys": 0.8, "highlight": 1.0}
+        keep["highlight-instruction-only"] = 0.9
+        for label, p in keep.items():
+            for i in range(0, n, 3):
+                ok = bool(correct[i] and prng.random() < p)
+                records.append(_record(i, prng, qtypes[i % 3], ok, float(H[i]), float(V[i]), label))
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(root / "manifest.json", manifest(seed=seed))
     half = len(records) // 2

@@ -31,6 +31,8 @@ FIGURES = (
     "fig-truth-margin",
     "fig-reliability",
     "fig-blur",
+    "fig-masking",
+    "fig-highlight",
 )
 IMG = re.compile(r'<img\b[^>]*\bsrc="([^"]*)"')
 
@@ -41,7 +43,7 @@ def _loader(record: dict) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    run = make_fake_run(tmp_path_factory.mktemp("rep") / "run", n=150, blur=True)
+    run = make_fake_run(tmp_path_factory.mktemp("rep") / "run", n=150, blur=True, perturb=True)
     (run / "analysis").mkdir()
     probes = pd.DataFrame(
         [

@@ -11,19 +11,24 @@ Columns: ``perturb_resolution`` ([w, h] the image operation ran at), ``perturb_t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image
 
+from vrprobe.capture.engine import CaptureRequest, CaptureResult, generate_with_capture
 from vrprobe.config import RunConfig
 from vrprobe.models.loading import LoadedModel
-from vrprobe.models.prepare import Prepared
-from vrprobe.perturb import blur
+from vrprobe.models.prepare import Prepared, prepare
+from vrprobe.perturb import blur, masking
 from vrprobe.perturb.registry import blur_kernel, family
 from vrprobe.tasks.base import Sample
 
+_RANKED: dict[str, Any] = {}  # the last sample's ranking (items of a sample run in a row)
 ModelContext = Callable[[Any, Prepared], contextlib.AbstractContextManager]
 
 
@@ -67,4 +72,42 @@ def perturb(
     if kind == "blank":
         blank = Image.new("RGB", image.size, fill_colour(loaded.processor))
         return Perturbed(blank, sample.question, {"perturb_resolution": list(image.size)})
+    if kind == "mask":
+        return _mask_top(loaded, name.removeprefix("mask-top-"), sample, image, config)
     raise NotImplementedError(f"perturbation {name!r} is not implemented yet")
+
+
+def clean_pass(loaded: LoadedModel, prep: Prepared, max_new_tokens: int) -> CaptureResult:
+    """The model's own unperturbed greedy answer with attention capture (no hidden taps)."""
+    request = CaptureRequest(prep.layout.positions, prep.sections, hidden=False)
+    with torch.inference_mode():
+        return generate_with_capture(
+            loaded.model, prep.inputs, request, max_new_tokens=max_new_tokens, do_sample=False
+        )
+
+
+def _mask_top(
+    loaded: LoadedModel, mechanism: str, sample: Sample, image: Image.Image, config: RunConfig
+) -> Perturbed:
+    """Rank image tokens on the clean pass, remove the top 30% by ``mechanism``."""
+    prep = prepare(loaded, image, sample.question)
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+    key = (id(loaded), digest, image.size, sample.question, config.max_new_tokens)
+    if _RANKED.get("key") != key:  # the three mechanisms of one sample share one clean pass
+        clean = clean_pass(loaded, prep, config.max_new_tokens)
+        scores = clean.image_attention.astype(np.float64).mean(axis=(0, 1))  # steps, layers
+        _RANKED.update(key=key, tokens=masking.top_tokens(scores))
+    tokens = _RANKED["tokens"]
+    cols: dict[str, Any] = {"perturb_tokens": tokens.tolist()}
+    if mechanism == "pixels":
+        boxes = masking.token_boxes(prep.layout, tokens)
+        masked = masking.mask_pixels(image, boxes, fill_colour(loaded.processor))
+        return Perturbed(masked, sample.question, {**cols, "perturb_resolution": list(image.size)})
+
+    def context(model: Any, answered: Prepared) -> contextlib.AbstractContextManager:
+        positions = answered.layout.positions[tokens]
+        if mechanism == "embed":
+            return masking.zero_embeddings(model, positions)
+        return masking.block_keys(model, positions)
+
+    return Perturbed(image, sample.question, cols, context)

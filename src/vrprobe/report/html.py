@@ -23,6 +23,12 @@ from vrprobe.report.gallery import MAP_COLUMNS, ImageLoader, gallery
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT = "report.html"
 RAPT = ["layer_rapt_image", "layer_rapt_question", "layer_rapt_evidence", "layer_rapt_nonevidence"]
+HIGHLIGHT_BARS = {
+    "delta_accuracy": "Δ EM vs base",
+    "delta_f1": "Δ F1 vs base",
+    "delta_em_vs_instruction": "Δ EM vs instruction-only",
+    "delta_f1_vs_instruction": "Δ F1 vs instruction-only",
+}
 OTHER_LAYERS = ["layer_vam", "layer_evidence_mass", "layer_evidence_auroc"]
 
 
@@ -39,6 +45,18 @@ def _best_probe_layer(probes: pd.DataFrame) -> str:
     return (
         f": most predictive layer {int(best['layer'])} "
         f"(AUROC {best['auroc']:.3f}, {best['probe']} @ {best['position']})"
+    )
+
+
+def _blur_note(summary: dict) -> str:
+    """': mean C c (n samples), answerable under k×k blur a', or '' without blur records."""
+    b = summary.get("blur_decay") or {}
+    if b.get("mean_C") is None:
+        return ""
+    k = b["full_blur_kernel"]
+    return (
+        f": same answer at every level C = {b['mean_C']:.2f} (n {b['n_samples']}), "
+        f"answerable under {k}×{k} blur {b['answerable_full_blur']:.2f}"
     )
 
 
@@ -109,9 +127,21 @@ def _figures(folder: Path, summary: dict, df: pd.DataFrame) -> list[dict]:
         ),
         (
             "fig-blur",
-            "Blur decay: accuracy per Gaussian blur level",
+            "Blur decay: accuracy per Gaussian blur level" + _blur_note(summary),
             lambda: plots.blur_decay(pert),
             "no blur perturbations (blur-kN) in this run",
+        ),
+        (
+            "fig-masking",
+            "Top-30% attended patches removed: accuracy change vs clean, per mechanism",
+            lambda: plots.perturbation_deltas(pert, "mask", {"delta_accuracy": "Δ accuracy"}),
+            "no mask-top perturbations in this run (--perturb mask-top)",
+        ),
+        (
+            "fig-highlight",
+            "Evidence highlighting: EM / token-F1 change vs base prompt and vs instruction-only",
+            lambda: plots.perturbation_deltas(pert, "highlight", HIGHLIGHT_BARS),
+            "no highlight perturbations in this run (--perturb highlight)",
         ),
     ]
     return [{"id": i, "title": t, "src": make(), "missing": why} for i, t, make, why in specs]

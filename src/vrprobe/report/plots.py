@@ -184,3 +184,24 @@ def overlay(mean_map, rows: int, cols: int, cells, image=None, size=None, title:
     ax.set(xlim=(0, w), ylim=(h, 0), xticks=[], yticks=[])
     ax.set_title(title, fontsize=7)
     return to_data_uri(fig)
+
+
+def perturbation_deltas(pert: pd.DataFrame, family: str, bars: dict[str, str]) -> str | None:
+    """Paired changes vs the clean answer (and vs instruction-only) for one perturbation family:
+    one group of bars per perturbation, one bar per column of ``bars`` ({column: label})."""
+    if pert.empty or "family" not in pert:
+        return None
+    part = pert[pert["family"] == family]
+    bars = {c: lab for c, lab in bars.items() if c in part and part[c].astype(float).notna().any()}
+    if part.empty or not bars:
+        return None
+    fig, (ax,) = figure(width=max(4.4, 1.3 * len(part) + 2))
+    x, width = np.arange(len(part)), 0.8 / len(bars)
+    for j, (col, label) in enumerate(bars.items()):
+        ax.bar(x + (j - (len(bars) - 1) / 2) * width, part[col].astype(float), width, label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    names = [f"{p}\n(n={n})" for p, n in zip(part["perturbation"], part["n_paired"], strict=True)]
+    ax.set_xticks(x, names, fontsize=6)
+    ax.set(ylabel="paired change (share)")
+    ax.legend(fontsize=7)
+    return to_data_uri(fig)
