@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from vrprobe.cli_check import check as check_cmd
 from vrprobe.cli_ls import ls_app
 from vrprobe.config import RunConfig, format_validation_error
 from vrprobe.perturb.registry import parse as parse_perturb
@@ -19,6 +20,7 @@ from vrprobe.summary import RunSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(ls_app, name="ls")
+app.command("check")(check_cmd)
 console = Console(stderr=True, soft_wrap=True)
 
 

@@ -1,0 +1,105 @@
+"""A fitted StandardScaler + LogisticRegression as plain arrays (no pickles).
+
+scikit-learn fits the model; this keeps only the numbers needed to apply it (feature means and
+scales, coefficients, intercept), so a calibration is a JSON/safetensors file that loads
+without the code that wrote it. :meth:`LinearScorer.proba` equals the pipeline's
+``predict_proba(X)[:, 1]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+@dataclass(frozen=True, eq=False)
+class LinearScorer:
+    """``P(y=1 | x) = expit(((x - mean) / scale) · coef + intercept)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def from_pipeline(cls, pipe: Pipeline) -> LinearScorer:
+        """The numbers of a fitted ``make_pipeline(StandardScaler(), LogisticRegression())``."""
+        scaler, clf = pipe[0], pipe[-1]
+        if clf.classes_.tolist() != [0, 1]:
+            raise ValueError(f"expected classes [0, 1], got {clf.classes_.tolist()}")
+        return cls(
+            np.asarray(scaler.mean_, dtype=np.float64),
+            np.asarray(scaler.scale_, dtype=np.float64),
+            np.asarray(clf.coef_[0], dtype=np.float64),
+            float(clf.intercept_[0]),
+        )
+
+    def logit(self, x: ArrayLike) -> np.ndarray:
+        """Decision value per row of ``x`` (n, d), or a scalar array for one (d,) row."""
+        a = np.asarray(x, dtype=np.float64)
+        if a.shape[-1] != self.coef.size:
+            raise ValueError(f"expected {self.coef.size} features, got shape {a.shape}")
+        return ((a - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def proba(self, x: ArrayLike) -> np.ndarray:
+        """P(y = 1) per row.
+
+        >>> s = LinearScorer(np.zeros(1), np.ones(1), np.array([2.0]), 0.0)
+        >>> s.proba([[0.0], [10.0]]).round(3).tolist()
+        [0.5, 1.0]
+        """
+        return expit(self.logit(x))
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """Named arrays for safetensors."""
+        return {
+            f"{prefix}.mean": self.mean,
+            f"{prefix}.scale": self.scale,
+            f"{prefix}.coef": self.coef,
+            f"{prefix}.intercept": np.array([self.intercept]),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> LinearScorer:
+        """Inverse of :meth:`to_arrays`; a missing array is a clear ``KeyError``."""
+        try:
+            parts = [np.asarray(arrays[f"{prefix}.{k}"], np.float64) for k in ("mean", "scale")]
+            coef = np.asarray(arrays[f"{prefix}.coef"], np.float64)
+            intercept = float(np.asarray(arrays[f"{prefix}.intercept"]).reshape(-1)[0])
+        except KeyError as exc:
+            raise KeyError(f"calibration arrays lack {exc.args[0]!r}") from None
+        return cls(parts[0], parts[1], coef, intercept)
+
+    def to_json(self) -> dict:
+        """Plain lists for a JSON file."""
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> LinearScorer:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            *(np.asarray(d[k], np.float64) for k in ("mean", "scale", "coef")),
+            float(d["intercept"]),
+        )
+
+
+def fit_logistic(x: ArrayLike, y: ArrayLike, *, c: float = 1.0) -> tuple[Pipeline, LinearScorer]:
+    """Fit StandardScaler + LogisticRegression(C=c) on (n, d) ``x`` and 0/1 ``y``."""
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=int))
+    return pipe, LinearScorer.from_pipeline(pipe)
