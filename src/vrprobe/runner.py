@@ -18,6 +18,7 @@ from vrprobe.config import RunConfig
 from vrprobe.exec.answer import answer_item
 from vrprobe.exec.items import WorkItem, item_key
 from vrprobe.models.loading import LoadedModel, load_model, model_revision
+from vrprobe.perturb.registry import parameters as perturb_parameters
 from vrprobe.provenance import environment
 from vrprobe.store.run import RunStore
 from vrprobe.summary import RunSummary, summarize
@@ -61,6 +62,7 @@ def plan_run(config: RunConfig) -> RunPlan:
         "seed": config.seed,
         "attn_implementation": config.attn_implementation,
         "batch_size": config.batch_size,
+        "perturbations": perturb_parameters(config.perturb),
         "environment": environment(),
     }
     store = RunStore.open(out, manifest, flush_every=config.flush_every)

@@ -5,7 +5,9 @@ for perturbations that act inside the model, and the record columns that describ
 input once (the model's own unperturbed pass) to rank image tokens by attention; ``highlight*``
 read the clean pass's last-prompt-token rows on the profiled layers (``perturb.profile``).
 Columns: ``perturb_resolution`` ([w, h] the image operation ran at), ``perturb_tokens``
-(image-token indices removed by a mask), ``highlight_layers``. docs/perturbations.md.
+(image-token indices removed by a mask), ``highlight_layers`` (the layers whose rows made the
+evidence map), ``question_asked`` (the question with the instruction clause, when added).
+docs/perturbations.md.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from vrprobe.capture.engine import CaptureRequest, CaptureResult, generate_with_
 from vrprobe.config import RunConfig
 from vrprobe.models.loading import LoadedModel
 from vrprobe.models.prepare import Prepared, prepare
-from vrprobe.perturb import blur, masking
+from vrprobe.perturb import blur, highlight, masking, profile
 from vrprobe.perturb.registry import blur_kernel, family
 from vrprobe.tasks.base import Sample
 
-_RANKED: dict[str, Any] = {}  # the last sample's ranking (items of a sample run in a row)
+_CLEAN: dict[int, tuple] = {}  # max_new_tokens -> (key, prepared, clean pass) of the last sample
 ModelContext = Callable[[Any, Prepared], contextlib.AbstractContextManager]
 
 
@@ -74,7 +76,51 @@ def perturb(
         return Perturbed(blank, sample.question, {"perturb_resolution": list(image.size)})
     if kind == "mask":
         return _mask_top(loaded, name.removeprefix("mask-top-"), sample, image, config)
-    raise NotImplementedError(f"perturbation {name!r} is not implemented yet")
+    if kind == "highlight":
+        return _highlight(loaded, name, sample, image, config)
+    raise NotImplementedError(f"perturbation {name!r} is not implemented")
+
+
+def _clean(
+    loaded: LoadedModel, sample: Sample, image: Image.Image, max_new_tokens: int
+) -> tuple[Prepared, CaptureResult]:
+    """The clean input and pass, cached for the last sample: the perturbations of one sample
+    run in a row (mask mechanisms, highlight variants) and share one clean pass."""
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+    key = (id(loaded), digest, image.size, sample.question)
+    hit = _CLEAN.get(max_new_tokens)
+    if hit is None or hit[0] != key:
+        prep = prepare(loaded, image, sample.question)
+        hit = _CLEAN[max_new_tokens] = (key, prep, clean_pass(loaded, prep, max_new_tokens))
+    return hit[1], hit[2]
+
+
+def _highlight(
+    loaded: LoadedModel, name: str, sample: Sample, image: Image.Image, config: RunConfig
+) -> Perturbed:
+    """The VEA highlight of SPEC §3, or one of its ablations / the instruction-only prompt."""
+    with_clause = f"{sample.question.rstrip()} {highlight.INSTRUCTION}"
+    if name == "highlight-instruction-only":
+        return Perturbed(image, with_clause, {"question_asked": with_clause})
+    n_layers = len(loaded.model.get_decoder().layers)
+    if name == "highlight-all-layers":
+        layers = list(range(n_layers))
+    else:
+        layers = list(profile.highlight_profile(loaded, config)["layers"])
+    prep, clean = _clean(loaded, sample, image, 1)  # only the last prompt token's rows
+    grid = highlight.evidence_grid(clean.image_attention[0], layers, prep.layout)
+    out = highlight.highlight_image(
+        image,
+        grid,
+        prep.layout.tiles[0],
+        lam=None if name == "highlight-no-denoise" else highlight.LAMBDA,
+        sigma=None if name == "highlight-no-smooth" else highlight.SIGMA,
+    )
+    question = sample.question if name == "highlight-no-prompt" else with_clause
+    cols = {"highlight_layers": layers, "perturb_resolution": list(image.size)}
+    if question != sample.question:
+        cols["question_asked"] = question
+    return Perturbed(out, question, cols)
 
 
 def clean_pass(loaded: LoadedModel, prep: Prepared, max_new_tokens: int) -> CaptureResult:
@@ -90,14 +136,9 @@ def _mask_top(
     loaded: LoadedModel, mechanism: str, sample: Sample, image: Image.Image, config: RunConfig
 ) -> Perturbed:
     """Rank image tokens on the clean pass, remove the top 30% by ``mechanism``."""
-    prep = prepare(loaded, image, sample.question)
-    digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
-    key = (id(loaded), digest, image.size, sample.question, config.max_new_tokens)
-    if _RANKED.get("key") != key:  # the three mechanisms of one sample share one clean pass
-        clean = clean_pass(loaded, prep, config.max_new_tokens)
-        scores = clean.image_attention.astype(np.float64).mean(axis=(0, 1))  # steps, layers
-        _RANKED.update(key=key, tokens=masking.top_tokens(scores))
-    tokens = _RANKED["tokens"]
+    prep, clean = _clean(loaded, sample, image, config.max_new_tokens)
+    scores = clean.image_attention.astype(np.float64).mean(axis=(0, 1))  # steps, layers
+    tokens = masking.top_tokens(scores)
     cols: dict[str, Any] = {"perturb_tokens": tokens.tolist()}
     if mechanism == "pixels":
         boxes = masking.token_boxes(prep.layout, tokens)

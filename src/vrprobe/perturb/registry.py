@@ -12,6 +12,11 @@ from __future__ import annotations
 BLUR_KERNELS: tuple[int, ...] = (1, 5, 9, 15, 21, 31, 45, 61)
 MASK_MECHANISMS: tuple[str, ...] = ("pixels", "embed", "keys")
 MASK_FRACTION = 0.3
+HIGHLIGHT_ALPHA = 0.5  # new pixel = (alpha + (1 - alpha) * e) * pixel
+HIGHLIGHT_LAMBDA = 10.0  # denoise: a cell above lambda x its neighbours' max is a spike
+HIGHLIGHT_SIGMA = 0.5  # smoothing: <= 1 relative to the shorter side, > 1 pixels
+PROFILE_SAMPLES = 100  # samples with boxes the highlight layers are profiled on
+PROFILE_TOP_FRACTION = 0.1  # share of layers kept (ceil, at least one)
 HIGHLIGHT_VARIANTS: tuple[str, ...] = (
     "highlight",
     "highlight-no-denoise",
@@ -109,3 +114,37 @@ def family(name: str) -> str:
     if name in HIGHLIGHT_VARIANTS:
         return "highlight"
     raise UnknownPerturbation(f"unknown perturbation {name!r} (allowed: {allowed()})")
+
+
+def parameters(names: tuple[str, ...]) -> dict:
+    """The settings behind ``names`` (recorded in the run manifest).
+
+    >>> sorted(parameters(("none", "blur-k5", "mask-top-keys")))
+    ['blur', 'mask-top']
+    """
+    kinds = {family(n) for n in names}
+    out: dict = {}
+    if "blur" in kinds:
+        out["blur"] = {
+            "kernels": [k for n in names if (k := blur_kernel(n)) is not None],
+            "sigma": "0.3 * ((k - 1) / 2 - 1) + 0.8",
+            "border": "mirror (reflect-101)",
+            "resolution": "native",
+        }
+    if "mask" in kinds:
+        out["mask-top"] = {
+            "fraction": MASK_FRACTION,
+            "ranking": "clean pass, heads x layers x generated steps averaged",
+            "pixel_fill": "processor image_mean",
+        }
+    if "blank" in kinds:
+        out["blank"] = {"fill": "processor image_mean"}
+    if "highlight" in kinds:
+        out["highlight"] = {
+            "alpha": HIGHLIGHT_ALPHA,
+            "lambda": HIGHLIGHT_LAMBDA,
+            "sigma": HIGHLIGHT_SIGMA,
+            "profile_samples": PROFILE_SAMPLES,
+            "top_fraction": PROFILE_TOP_FRACTION,
+        }
+    return out
