@@ -68,6 +68,8 @@ def main() -> None:
         f"(best in hindsight {res['best_signal_in_hindsight']} "
         f"{res['best_signal_in_hindsight_auroc']:.3f})"
     )
+    lo, hi = res["delta_auroc_vs_best_ci95"] or (float("nan"), float("nan"))
+    print(f"monitor - best signal: 95% bootstrap CI [{lo:+.3f}, {hi:+.3f}]")
     for conf, s in res["selective_visual"].items():
         print(
             f"visual items, confidence {conf}: selective risk @90% {s['risk_no_veto']:.3f} "

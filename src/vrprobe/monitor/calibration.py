@@ -24,8 +24,6 @@ Numpy/scikit-learn/statsmodels only; no torch.
 
 from __future__ import annotations
 
-import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from vrprobe.analysis.interaction import fit_interaction
 from vrprobe.analysis.metrics import auroc
-from vrprobe.analysis.probe_table import _arrays
-from vrprobe.analysis.probes import ProbeWarning, layer_probe_auroc, make_probe
 from vrprobe.analysis.records import (
     EVIDENCE,
     SIGNALS,
@@ -48,7 +43,7 @@ from vrprobe.analysis.records import (
     split_errors,
 )
 from vrprobe.monitor.linear import LinearScorer, fit_logistic
-from vrprobe.store.shards import read_shards
+from vrprobe.monitor.probe_fit import fit_probe
 
 H_COL, V_COL = "full_entropy", "vam"
 SAMPLED = ("sc_share", "sc_distinct", "sc_entropy")
@@ -143,52 +138,6 @@ def rank_signals(df: pd.DataFrame) -> list[dict]:
     return sorted(rows, key=lambda r: -(r["auroc"] if r["auroc"] is not None else -1.0))
 
 
-def _probe(run: Path, keys: pd.Series, y: np.ndarray, seed: int, folds: int = 5):
-    """(probe info, scorer, out-of-fold logit per record) or (None, None, None)."""
-    best = None
-    for pos in ("prompt", "last"):
-        table = read_shards(
-            Path(run) / "records", ["item_key", "correct", "error", f"hidden_{pos}"]
-        )
-        arrays = _arrays(table, pos)
-        if arrays is None:
-            continue
-        ok = np.asarray(table.column("correct").is_valid()) & np.asarray(
-            table.column(f"hidden_{pos}").is_valid()
-        )
-        if "error" in table.column_names:
-            ok &= np.asarray(table.column("error").is_null())
-        order = {k: i for i, k in enumerate(np.asarray(table.column("item_key"))[ok].tolist())}
-        if not all(k in order for k in keys):
-            continue
-        hidden = arrays[0][[order[k] for k in keys]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ProbeWarning)
-            aurocs = layer_probe_auroc(hidden, y, folds=folds, seed=seed)
-        if np.isnan(aurocs).all():
-            continue
-        layer = int(np.nanargmax(aurocs))
-        if best is None or aurocs[layer] > best[0]["cv_auroc"]:
-            info = {
-                "position": pos,
-                "layer": layer,
-                "cv_auroc": float(aurocs[layer]),
-                "layer_aurocs": [None if math.isnan(a) else float(a) for a in aurocs],
-            }
-            best = (info, hidden[:, layer])
-    if best is None:
-        return None, None, None
-    info, x = best
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        oof = cross_val_predict(
-            make_probe("logistic"), x, y.astype(int), cv=cv, method="decision_function"
-        )
-    _, scorer = fit_logistic(x, y)
-    return info, scorer, oof
-
-
 def _interaction(df: pd.DataFrame, types: pd.Series) -> dict[str, dict]:
     out = {}
     for tt in sorted(set(types)):
@@ -262,7 +211,7 @@ def fit_calibration(run: Path, manifest: dict, *, top_k: int = 3, seed: int = 0)
     types = df["task_type"].fillna("unknown").astype(str) if "task_type" in df else None
     types = types if types is not None else pd.Series("unknown", index=df.index)
     ranked = rank_signals(df)
-    info, probe_scorer, oof = _probe(run, df["item_key"], y, seed)
+    info, probe_scorer, oof = fit_probe(run, df["item_key"], y, seed)
     base = tuple(_distinct(df, ranked, top_k, tuple(s for s in LIVE if s not in SAMPLED)))
     k = int(manifest.get("config", {}).get("samples") or 0)
     sampled = [s for s in SAMPLED if k and np.isfinite(numeric(df, s)).all()]

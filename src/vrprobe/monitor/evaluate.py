@@ -64,6 +64,24 @@ def score_run(cal: Calibration, run: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_auroc_delta(
+    a: np.ndarray, b: np.ndarray, correct: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile-bootstrap CI of AUROC(a) - AUROC(b) (both oriented higher = reliable)
+    over items resampled jointly, stratified by class."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    y = correct.astype(int)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    deltas = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        deltas.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    lo, hi = np.quantile(deltas, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
 def _selective_with_veto(conf: np.ndarray, vetoed: np.ndarray, y: np.ndarray, coverage: float):
     """(risk before, risk after, n vetoed in the accepted set) at ``coverage``: accept the most
     confident ceil(coverage·N); after = drop vetoed ones and refill with the next most
@@ -87,6 +105,10 @@ def evaluate(cal: Calibration, run: Path, coverage: float = 0.9) -> dict:
             singles[name] = auroc(v, y, higher_is_reliable=SIGNALS[name][0]).value
     chosen = cal.signals[0]["signal"] if cal.signals else None
     best_eval = max((k for k in singles if singles[k] is not None), key=lambda k: singles[k])
+    delta_ci = None
+    if chosen in singles:
+        best = numeric(scored, chosen) * (1 if SIGNALS[chosen][0] else -1)
+        delta_ci = paired_auroc_delta(-scored["risk"].to_numpy(), best, y)
     vis = scored["task_type"].to_numpy() == "visual"
     yv, vetoed = y[vis], scored["vetoed"].to_numpy(bool)[vis]
     selective = {}
@@ -110,6 +132,7 @@ def evaluate(cal: Calibration, run: Path, coverage: float = 0.9) -> dict:
         "monitor_risk_auroc": risk_auroc.value,
         "best_signal_on_calibration": chosen,
         "best_signal_on_calibration_auroc": singles.get(chosen),
+        "delta_auroc_vs_best_ci95": delta_ci,
         "best_signal_in_hindsight": best_eval,
         "best_signal_in_hindsight_auroc": singles[best_eval],
         "signal_aurocs": singles,

@@ -1,0 +1,158 @@
+"""Check overhead of the live monitor: ``Monitor.check`` vs a plain greedy ``generate``.
+
+Both sides do what a caller does for one question: build the inputs from (image, question),
+generate greedily, decode. The check additionally records attention rows, section shares,
+hidden states and token entropies in that same generate pass (capture engine), computes the
+signals, the probe, the risk and the veto (and the evidence grid; the overlay image is drawn
+only on request and is not timed). Answers are asserted equal.
+
+Models:
+- ``demo``: the bundled demo VLM with its shipped calibration; 64 image tokens, one-word
+  answers (2 generated tokens), questions cycling over the shapes test split;
+- ``llava576``: a LLaVA-shaped random model (text hidden 512, 8 layers, 8 heads, 576 image
+  tokens, as bench/capture.py) answering 100 tokens (EOS disabled), with a synthetic
+  calibration of the right width (the numbers do not matter for cost).
+
+``--reps`` processes per model; each loads once, warms up, then runs ``--rounds`` rounds of
+(plain, check) with the order alternating. Ratios are paired within a round (check / plain of
+the same question), median over rounds and processes. Time is CPU time (``process_time``;
+robust to other processes on a shared machine); wall-clock ratios are also reported.
+The last stdout line is one JSON object; ``check_time_ratio`` is the demo model's.
+
+    python bench/monitor.py                     # ~2-4 min
+    python bench/monitor.py --reps 1 --rounds 2 --models demo   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+
+def synthetic_calibration(width: int, layers: int):
+    """A calibration with every part (risk model with probe, interaction, veto) for ``width``."""
+    import numpy as np
+
+    from vrprobe.monitor.calibration import PROBE, Calibration, RiskModel
+    from vrprobe.monitor.linear import LinearScorer
+
+    rng = np.random.default_rng(0)
+    probe = LinearScorer(np.zeros(width), np.ones(width), rng.normal(0, 0.01, width), 0.0)
+    feats = ("mean_logprob", "full_entropy", "vam", PROBE)
+    risk = RiskModel(feats, LinearScorer(np.zeros(4), np.ones(4), np.array([-1, 1, -1, -1.0]), 0))
+    return Calibration(
+        model={"name": "llava576", "revision": None, "hidden_size": width},
+        run={"path": "synthetic"},
+        generation={"max_new_tokens": 100, "temperature": 0.7, "top_p": 0.9},
+        signals=[],
+        risk=[risk],
+        probe={"position": "prompt", "layer": layers // 2, "cv_auroc": 0.5,
+               "layer_aurocs": [0.5] * (layers + 1)},
+        probe_scorer=probe,
+        interaction={"visual": {"H": "full_entropy", "V": "vam", "beta": [0, 1, -1, 0.5],
+                                "scaling": [1, 1, 0.5, 0.1], "n": 1, "reason": None}},
+        veto={"visual": {"kind": "visual", "V": "vam", "tau_v": 0.1, "tau_conf": -1.0}},
+        accept={"coverage": 0.9, "risk_threshold": 0.5},
+    )  # fmt: skip
+
+
+def build(name: str):
+    """(monitor, [(image, question)], max_new_tokens)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from vrprobe.models.loading import LoadedModel, load_model
+    from vrprobe.monitor import Monitor
+
+    torch.set_num_threads(1)
+    if name == "demo":
+        from vrprobe.cli_check import DEFAULT_DEMO_CALIBRATION
+        from vrprobe.tasks.shapes import ShapesTask
+
+        monitor = Monitor.load(DEFAULT_DEMO_CALIBRATION, model=load_model("demo"))
+        items = [(s.load_image(), s.question) for s in ShapesTask("test").samples(limit=8)]
+        return monitor, items, int(monitor.calibration.generation["max_new_tokens"])
+    from vrprobe.models.tiny import tiny_llava
+
+    model, processor = tiny_llava(image_size=96, patch_size=4, hidden=512, layers=8, heads=8,
+                                  kv_heads=8, vision_hidden=32, vision_layers=1,
+                                  attn_implementation="sdpa")  # fmt: skip
+    model.generation_config.eos_token_id = None  # always 100 new tokens
+    loaded = LoadedModel(model, processor, "llava576", "sdpa")
+    monitor = Monitor(synthetic_calibration(512, 8), loaded)
+    image = Image.fromarray(np.random.RandomState(0).randint(0, 255, (300, 400, 3), np.uint8))
+    return monitor, [(image, "Which shape is left of the blue circle, and what colour?")], 100
+
+
+def plain(monitor, image, question: str, max_new_tokens: int) -> str:
+    import torch
+
+    loaded = monitor.loaded
+    with torch.inference_mode():
+        inputs = loaded.inputs(image, question)
+        out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens)
+    return loaded.decode(out[0, inputs["input_ids"].shape[1] :])
+
+
+def worker(name: str, rounds: int) -> dict:
+    monitor, items, max_new = build(name)
+    for image, question in items[:2]:  # warm-up, off the clock
+        plain(monitor, image, question, max_new)
+        monitor.check(image, question)
+    times: dict[str, list[tuple[float, float]]] = {"plain": [], "check": []}
+    for r in range(rounds):
+        image, question = items[r % len(items)]
+        answers = {}
+        for mode in ("plain", "check")[r % 2 :] + ("plain", "check")[: r % 2]:
+            start, cpu = time.perf_counter(), time.process_time()
+            if mode == "plain":
+                answers[mode] = plain(monitor, image, question, max_new)
+            else:
+                answers[mode] = monitor.check(image, question).answer
+            times[mode].append((time.process_time() - cpu, time.perf_counter() - start))
+        assert answers["plain"] == answers["check"], answers
+    return {"model": name, "times": times}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3, help="processes per model")
+    ap.add_argument("--rounds", type=int, default=16, help="(plain, check) pairs per process")
+    ap.add_argument("--models", nargs="+", default=["demo", "llava576"])
+    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
+        return
+    summary: dict[str, float] = {}
+    for name in args.models:
+        rounds = args.rounds if name == "demo" else max(2, args.rounds // 4)
+        ratios: dict[int, list[float]] = {0: [], 1: []}
+        medians = {"plain": [], "check": []}
+        for rep in range(args.reps):
+            cmd = [sys.executable, __file__, "--worker", name, str(rounds)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            t = json.loads(out.strip().splitlines()[-1])["times"]
+            for col in (0, 1):
+                ratios[col] += [
+                    c[col] / p[col] for p, c in zip(t["plain"], t["check"], strict=True)
+                ]
+            for mode in medians:
+                medians[mode].append(statistics.median(x[0] for x in t[mode]))
+            print(f"{name} rep {rep}: median cpu plain {medians['plain'][-1] * 1e3:.1f} ms, "
+                  f"check {medians['check'][-1] * 1e3:.1f} ms", flush=True)  # fmt: skip
+        key = "" if name == "demo" else f"_{name}"
+        summary[f"check_time_ratio{key}"] = round(statistics.median(ratios[0]), 4)
+        summary[f"check_wall_time_ratio{key}"] = round(statistics.median(ratios[1]), 4)
+        summary[f"plain_ms{key}"] = round(statistics.median(medians["plain"]) * 1e3, 2)
+        summary[f"check_ms{key}"] = round(statistics.median(medians["check"]) * 1e3, 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
