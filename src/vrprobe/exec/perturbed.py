@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from vrprobe.perturb import blur, highlight, masking, profile
 from vrprobe.perturb.registry import blur_kernel, family
 from vrprobe.tasks.base import Sample
 
-_CLEAN: dict[int, tuple] = {}  # max_new_tokens -> (key, prepared, clean pass) of the last sample
+_CLEAN: dict[int, tuple] = {}  # max_new_tokens -> (key, model ref, prepared, clean pass)
 ModelContext = Callable[[Any, Prepared], contextlib.AbstractContextManager]
 
 
@@ -87,12 +88,13 @@ def _clean(
     """The clean input and pass, cached for the last sample: the perturbations of one sample
     run in a row (mask mechanisms, highlight variants) and share one clean pass."""
     digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
-    key = (id(loaded), digest, image.size, sample.question)
+    key = (digest, image.size, sample.question)
     hit = _CLEAN.get(max_new_tokens)
-    if hit is None or hit[0] != key:
+    if hit is None or hit[0] != key or hit[1]() is not loaded:  # weakref: never another model
         prep = prepare(loaded, image, sample.question)
-        hit = _CLEAN[max_new_tokens] = (key, prep, clean_pass(loaded, prep, max_new_tokens))
-    return hit[1], hit[2]
+        clean = clean_pass(loaded, prep, max_new_tokens)
+        hit = _CLEAN[max_new_tokens] = (key, weakref.ref(loaded), prep, clean)
+    return hit[2], hit[3]
 
 
 def _highlight(

@@ -155,7 +155,8 @@ def block_keys(model: Any, positions: np.ndarray) -> Iterator[None]:
         if hidden is None:
             raise NotImplementedError(f"{type(module).__name__}: no hidden_states argument")
         cache = kwargs.get("cache", kwargs.get("past_key_values"))
-        past = int(cache.get_seq_length(module.layer_idx)) if cache is not None else 0
+        layer = getattr(module, "layer_idx", 0)
+        past = int(cache.get_seq_length(layer)) if cache is not None else 0
         q_len = hidden.shape[1]
         mask = blocked_mask(
             kwargs.get("attention_mask"), q_len, past + q_len, pos.to(hidden.device)
