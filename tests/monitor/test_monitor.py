@@ -119,3 +119,24 @@ def test_cli_check_writes_overlay(samples, tmp_path):
         [*cmd[:4], str(tmp_path / "nope.png"), "q"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "nope.png" in bad.stderr
+    cal = [*cmd[:4], str(image), "q", "--calibration", str(tmp_path / "no-cal")]
+    missing = subprocess.run(cal, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no-cal does not exist" in missing.stderr
+
+
+def test_check_signals_equal_the_run_records(monitor, demo, samples, tmp_path):
+    """A live check computes what `vrprobe run` recorded for the same item (same pass)."""
+    from vrprobe.analysis.records import load_records
+    from vrprobe.config import RunConfig
+    from vrprobe.runner import execute, plan_run
+
+    config = RunConfig(model="demo", task="shapes", limit=3, out=tmp_path / "run", progress=False)
+    execute(plan_run(config), loaded=demo)
+    records = load_records(tmp_path / "run", extra=("mean_map",)).set_index("sample_id")
+    for s in samples[:3]:
+        r = monitor.check(s.load_image(), s.question, s.task_type)
+        rec = records.loc[s.id]
+        assert r.answer == rec["prediction"]
+        for name in ("full_entropy", "mean_logprob", "vam", "vam_top_half", "vam_sink_robust"):
+            assert r.signals[name] == pytest.approx(rec[name], rel=1e-5, abs=1e-6), name
+        np.testing.assert_allclose(r.evidence_grid.reshape(-1), rec["mean_map"], atol=1e-6)
