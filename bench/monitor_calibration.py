@@ -10,6 +10,7 @@ as in SPEC §2, and = -risk). Missing runs are made with ``vrprobe run`` (≈40 
 
     python bench/monitor_calibration.py [--val runs/monitor-val] [--test runs/monitor-test]
     python bench/monitor_calibration.py --write-default   # also refresh the shipped calibration
+    python bench/monitor_calibration.py --samples 5 --val runs/mon-val5 --test runs/mon-test5
 """
 
 from __future__ import annotations
@@ -21,21 +22,12 @@ import sys
 from pathlib import Path
 
 
-def ensure_run(folder: Path, split: str) -> Path:
+def ensure_run(folder: Path, split: str, samples: int) -> Path:
+    """Make the demo run ``folder`` of ``split`` with ``vrprobe run`` unless it exists."""
     if not (folder / "manifest.json").is_file():
-        cmd = [
-            sys.executable,
-            "-m",
-            "vrprobe.cli",
-            "run",
-            "--split",
-            split,
-            "--out",
-            str(folder),
-            "--no-report",
-            "--no-progress",
-        ]
-        subprocess.run(cmd, check=True)
+        cli = [sys.executable, "-m", "vrprobe.cli", "run", "--split", split]
+        opts = ["--out", str(folder), "--samples", str(samples), "--no-report", "--no-progress"]
+        subprocess.run([*cli, *opts], check=True)
     return folder
 
 
@@ -44,6 +36,7 @@ def main() -> None:
     ap.add_argument("--val", type=Path, default=Path("runs/monitor-val"))
     ap.add_argument("--test", type=Path, default=Path("runs/monitor-test"))
     ap.add_argument("--top-k", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=0, help="K for runs made here (--samples K)")
     ap.add_argument("--write-default", action="store_true", help="save to assets/demo_monitor")
     args = ap.parse_args()
 
@@ -52,16 +45,18 @@ def main() -> None:
     from vrprobe.monitor.evaluate import evaluate
     from vrprobe.monitor.files import save_calibration
 
-    val, test = ensure_run(args.val, "validation"), ensure_run(args.test, "test")
+    val = ensure_run(args.val, "validation", args.samples)
+    test = ensure_run(args.test, "test", args.samples)
     manifest = json.loads((val / "manifest.json").read_text())
     cal = fit_calibration(val, manifest, top_k=args.top_k)
     if args.write_default:
         cal.run["path"] = "vrprobe run --split validation (bench/monitor_calibration.py)"
         save_calibration(cal, DEFAULT_DEMO_CALIBRATION)
         print(f"wrote {DEFAULT_DEMO_CALIBRATION}")
-    res = evaluate(cal, test)
+    k = cal.risk[-1].samples  # the run's K when it was made with --samples K
+    res = evaluate(cal, test, samples=k)
     print(f"calibrated on {val} ({cal.run['n']} items), evaluated on {test} ({res['n']} items)")
-    print(f"risk model: {' + '.join(cal.risk[0].features)}; probe {cal.probe}")
+    print(f"risk model (K={k}): {' + '.join(res['risk_features'])}; probe {cal.probe}")
     print(
         f"monitor risk AUROC {res['monitor_risk_auroc']:.3f}; best single signal "
         f"{res['best_signal_on_calibration']} {res['best_signal_on_calibration_auroc']:.3f} "

@@ -38,8 +38,11 @@ def probe_logits(cal: Calibration, run: Path, keys: pd.Series) -> np.ndarray:
     return out
 
 
-def score_run(cal: Calibration, run: Path) -> pd.DataFrame:
-    """One row per clean record: correct, task_type, risk, veto, accepted, live signals."""
+def score_run(cal: Calibration, run: Path, samples: int = 0) -> pd.DataFrame:
+    """One row per clean record: correct, task_type, risk, veto, accepted, live signals.
+
+    ``samples`` > 0 scores with the calibration's self-consistency risk model (when it has one).
+    """
     df = load_clean(run)
     logits = probe_logits(cal, run, df["item_key"])
     known = set(cal.veto)
@@ -48,7 +51,7 @@ def score_run(cal: Calibration, run: Path) -> pd.DataFrame:
         tt = str(rec.get("task_type") or "unknown")
         if tt not in known:
             continue
-        v = decide(cal, rec, logits[i], tt)
+        v = decide(cal, rec, logits[i], tt, samples)
         rows.append(
             {
                 "item_key": rec["item_key"],
@@ -93,9 +96,9 @@ def _selective_with_veto(conf: np.ndarray, vetoed: np.ndarray, y: np.ndarray, co
     return float(1 - y[before].mean()), float(1 - y[after].mean()), int(vetoed[before].sum())
 
 
-def evaluate(cal: Calibration, run: Path, coverage: float = 0.9) -> dict:
+def evaluate(cal: Calibration, run: Path, coverage: float = 0.9, samples: int = 0) -> dict:
     """Risk AUROC vs each live signal's, and selective risk on visual items with/without veto."""
-    scored = score_run(cal, run)
+    scored = score_run(cal, run, samples)
     y = scored["correct"].to_numpy(dtype=float)
     risk_auroc = auroc(scored["risk"].to_numpy(), y, higher_is_reliable=False)
     singles = {}
@@ -127,6 +130,7 @@ def evaluate(cal: Calibration, run: Path, coverage: float = 0.9) -> dict:
         }
     return {
         "n": len(scored),
+        "risk_features": list(cal.risk_model(samples).features),
         "n_visual": int(vis.sum()),
         "accuracy": float(y.mean()),
         "monitor_risk_auroc": risk_auroc.value,
