@@ -48,6 +48,17 @@ def resolve_task(spec: str, split: str = "test", data: str | None = None) -> Tas
             return BenchmarkTask(BENCHMARKS[spec], data, split)
         except DataNotFound as exc:
             raise TaskNotFound(str(exc)) from None
+    if spec.endswith((".yaml", ".yml")) and Path(spec).expanduser().is_file():
+        from vrprobe.tasks.benchmarks.task import BenchmarkTask
+        from vrprobe.tasks.user_task import load_task_file
+
+        if data is not None:
+            raise TaskNotFound(f"--data: task file {spec} names its own data")
+        try:
+            bench, path = load_task_file(Path(spec).expanduser())
+            return BenchmarkTask(bench, path, bench.split)
+        except (ValueError, DataNotFound) as exc:
+            raise TaskNotFound(str(exc)) from None
     if data is not None:
         raise TaskNotFound(
             f"--data: only benchmark tasks ({', '.join(sorted(BENCHMARKS))}) take --data; "
