@@ -97,9 +97,9 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help="'demo', a local model folder, or a hub id")] = "demo",
-    task: Annotated[str, typer.Option(help="'shapes', a .jsonl manifest or a datasets folder")] = (
-        "shapes"
-    ),
+    task: Annotated[
+        str, typer.Option(help="'shapes', a benchmark, a task .yaml, a .jsonl or a folder")
+    ] = ("shapes"),
     split: Annotated[str, typer.Option(help="split of a generated or saved task")] = "test",
     data: Annotated[
         str | None, typer.Option(help="a benchmark's local copy (file or folder) or hub id")
