@@ -22,7 +22,7 @@ from vrprobe.capture.sampling import sample_continuations
 from vrprobe.config import RunConfig
 from vrprobe.exec import measure
 from vrprobe.exec.items import WorkItem, item_seed
-from vrprobe.exec.perturbed import perturb
+from vrprobe.exec.perturbed import PERTURB_COLUMNS, perturb
 from vrprobe.models.loading import LoadedModel
 from vrprobe.models.prepare import Prepared, prepare
 from vrprobe.signals.consistency import consistency_signals
@@ -94,9 +94,7 @@ def _consistency(sample: Sample, replies: list[str]) -> dict[str, Any]:
     cols: dict[str, Any] = consistency_signals(normalised)
     cols["sc_answers"] = replies
     majority = cols["sc_majority"]
-    cols["sc_majority_correct"] = bool(
-        majority and score_sample(sample, majority).correct
-    )
+    cols["sc_majority_correct"] = bool(majority and score_sample(sample, majority).correct)
     return cols
 
 
@@ -169,6 +167,7 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
         "n_new_tokens": len(result.new_tokens),
         "image_width": image.width,
         "image_height": image.height,
+        **dict.fromkeys(PERTURB_COLUMNS),
         **changed.columns,
         **cols,
         "elapsed_s": time.perf_counter() - start,

@@ -31,6 +31,9 @@ from vrprobe.perturb import blur, highlight, masking, profile
 from vrprobe.perturb.registry import blur_kernel, family
 from vrprobe.tasks.base import Sample
 
+# Every record carries these columns (null when the perturbation does not set them), so shards
+# of perturbed and clean items share one schema.
+PERTURB_COLUMNS = ("perturb_resolution", "perturb_tokens", "highlight_layers", "question_asked")
 _CLEAN: dict[int, tuple] = {}  # max_new_tokens -> (key, model ref, prepared, clean pass)
 ModelContext = Callable[[Any, Prepared], contextlib.AbstractContextManager]
 
