@@ -7,10 +7,11 @@ import torch
 
 from tests.interventions.conftest import assert_same, logits, make_loaded, snapshot
 from vrprobe.interventions.ablate import ablate_heads, zero_dims
-from vrprobe.interventions.patching import blank_image, patch_inputs, record_inputs
+from vrprobe.interventions.patching import patch_inputs, record_inputs
 from vrprobe.interventions.swap import LayerSwapError, replace_layers
 from vrprobe.models.roles import model_roles
 from vrprobe.models.tiny import tiny_llava
+from vrprobe.perturb.blur import blank_image
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,15 @@ of samples without boxes) are left out of the means; ``n`` counts the records th
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from vrprobe.perturb import registry
 from vrprobe.signals.steps import relative_bins
 
 N_BINS = 10
-BLUR = re.compile(r"^blur-k(\d+)$")
 
 
 def _stack(values: pd.Series) -> np.ndarray:
@@ -91,8 +90,7 @@ def blur_kernel(perturbation: str | None) -> int | None:
     """
     if perturbation is None or perturbation == "none":
         return 1
-    m = BLUR.match(perturbation)
-    return int(m.group(1)) if m else None
+    return registry.blur_kernel(perturbation)
 
 
 def perturbation_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -76,7 +76,7 @@ def perturb(
         out = blur.blur_image(image, int(blur_kernel(name)))  # type: ignore[arg-type]
         return Perturbed(out, sample.question, {"perturb_resolution": list(out.size)})
     if kind == "blank":
-        blank = Image.new("RGB", image.size, fill_colour(loaded.processor))
+        blank = blur.blank_image(image, fill_colour(loaded.processor))
         return Perturbed(blank, sample.question, {"perturb_resolution": list(image.size)})
     if kind == "mask":
         return _mask_top(loaded, name.removeprefix("mask-top-"), sample, image, config)

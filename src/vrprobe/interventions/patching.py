@@ -7,7 +7,8 @@ intervene` patches the image-token positions), token index aligned (the two prom
 the same length). Decoding steps run unpatched on the resulting cache. Patching every layer
 makes every layer's keys and values the counterfactual's, so the answer is the
 counterfactual's; patching the image positions of layers [i, j) asks how much of the image's
-information has already moved into the text positions by layer i.
+information has already moved into the text positions by layer i. Counterfactual images come
+from the perturbations: `vrprobe.perturb.blur.blank_image` and `blur_image`.
 """
 
 from __future__ import annotations
@@ -17,20 +18,9 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
-from PIL import Image, ImageFilter
 from torch import nn
 
 from vrprobe.models.roles import model_roles
-
-
-def blank_image(image: Image.Image) -> Image.Image:
-    """A mid-grey image of the same size and mode (the "no information" counterfactual)."""
-    return Image.new(image.convert("RGB").mode, image.size, (128, 128, 128))
-
-
-def blurred_image(image: Image.Image, sigma: float = 8.0) -> Image.Image:
-    """A Gaussian-blurred copy (radius `sigma` pixels)."""
-    return image.convert("RGB").filter(ImageFilter.GaussianBlur(sigma))
 
 
 def _hidden(args: tuple, kwargs: dict) -> torch.Tensor:

@@ -91,6 +91,17 @@ def blur_image(image: Image.Image, kernel: int, resolution: int | None = None) -
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "RGB")
 
 
+def blank_image(image: Image.Image, colour: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+    """An RGB image of ``image``'s size in one ``colour``: no visual content (the limit of the
+    decay, and the "no information" counterfactual of hidden-state patching).
+
+    >>> blank_image(Image.new("L", (4, 3)), (1, 2, 3)).getpixel((3, 2)), blank_image(
+    ...     Image.new("RGB", (2, 2))).size
+    ((1, 2, 3), (2, 2))
+    """
+    return Image.new("RGB", image.size, colour)
+
+
 def schedule() -> tuple[tuple[int, float], ...]:
     """(kernel, σ) of the 8 levels, identity first.
 
