@@ -18,7 +18,12 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from vrprobe.analysis.probe_table import _arrays
-from vrprobe.analysis.probes import ProbeWarning, layer_probe_auroc, make_probe
+from vrprobe.analysis.probes import (
+    ProbeWarning,
+    layer_probe_auroc,
+    make_probe,
+    most_predictive_layer,
+)
 from vrprobe.monitor.linear import fit_logistic
 from vrprobe.store.shards import read_shards
 
@@ -47,7 +52,7 @@ def fit_probe(run: Path, keys: pd.Series, y: np.ndarray, seed: int, folds: int =
             aurocs = layer_probe_auroc(hidden, y, folds=folds, seed=seed)
         if np.isnan(aurocs).all():
             continue
-        layer = int(np.nanargmax(aurocs))
+        layer = most_predictive_layer(aurocs)
         if best is None or aurocs[layer] > best[0]["cv_auroc"]:
             info = {
                 "position": pos,
