@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vrprobe.cli_check import check as check_cmd
+from vrprobe.cli_intervene import intervene as intervene_cmd
 from vrprobe.cli_ls import ls_app
 from vrprobe.config import RunConfig, format_validation_error
 from vrprobe.perturb.registry import parse as parse_perturb
@@ -21,6 +22,7 @@ from vrprobe.summary import RunSummary
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(ls_app, name="ls")
 app.command("check")(check_cmd)
+app.command("intervene")(intervene_cmd)
 console = Console(stderr=True, soft_wrap=True)
 
 

@@ -4,9 +4,11 @@ Per run: ``signals.parquet`` (one row per scalar signal: orientation, r_pb with 
 with bootstrap CI, AURC, selective risk at 90%/80% coverage, n, undefined reason),
 ``risk_coverage.parquet``, ``layers.parquet`` and ``steps.parquet`` (right vs wrong profiles),
 ``predictions.parquet`` (the combined model's out-of-fold P(correct)), ``veto.parquet``,
-``perturbations.parquet``, ``transfer.parquet`` (first run, when several are given) and, last,
-``summary.json``. Every file is written atomically; the same input gives the same output.
-Error records are excluded and counted; signal statistics use the unperturbed records.
+``perturbations.parquet``, ``interventions.parquet`` (only when the run has ``vrprobe
+intervene`` records, ``analysis.interventions``), ``transfer.parquet`` (first run, when several
+are given) and, last, ``summary.json``. Every file is written atomically; the same input gives
+the same output. Error records are excluded and counted; signal statistics use the unperturbed
+records.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sklearn
 
 from vrprobe.analysis.guards import interaction_by_task, transfer_rows, veto_table
 from vrprobe.analysis.headline import headline_rows
+from vrprobe.analysis.interventions import intervention_table
 from vrprobe.analysis.perturbations import blur_summary, perturbation_table
 from vrprobe.analysis.profiles import layer_table, step_table
 from vrprobe.analysis.records import (
@@ -44,7 +47,16 @@ from vrprobe.store.shards import sweep_temporaries
 ANALYSIS = "analysis"
 SUMMARY = "summary.json"
 # files this module owns in RUN/analysis/ (others, e.g. probes.parquet, are left alone)
-_NAMES = ("signals", "risk_coverage", "layers", "steps", "predictions", "veto", "perturbations")
+_NAMES = (
+    "signals",
+    "risk_coverage",
+    "layers",
+    "steps",
+    "predictions",
+    "veto",
+    "perturbations",
+    "interventions",
+)
 OUTPUTS = {f"{name}.parquet" for name in (*_NAMES, "transfer")}
 
 
@@ -138,6 +150,10 @@ def _analyze_one(run: Path, data: dict, *, n_boot: int, seed: int) -> tuple[dict
         perturbations=_records(tables["perturbations.parquet"]),
         blur_decay=blur_summary(ok),
     )
+    interventions = intervention_table(run, ok, n_boot=n_boot, seed=seed)
+    if not interventions.empty:
+        tables["interventions.parquet"] = interventions
+        summary["interventions"] = interventions.groupby("kind")["setting"].size().to_dict()
     return summary, tables
 
 

@@ -2,6 +2,7 @@
 decoder layers from another checkpoint, patch hidden states from a counterfactual input.
 
 Every intervention is a context manager that restores the model exactly on exit (also when the
-body raises). The sweeps over settings and a `vrprobe intervene` command are not built yet
-(issue 7). docs/interventions.md.
+body raises): ``ablate``, ``swap``, ``patching``. ``vrprobe intervene`` sweeps them over a run's
+samples: ``settings`` (names, parsing, sweeps), ``ranking`` (dims layer and ranking),
+``plan`` (everything checked before loading) and ``run`` (execution). docs/interventions.md.
 """

@@ -19,6 +19,8 @@ from vrprobe.analysis.records import MAIN_SIGNALS, clean_subset, load_records, s
 from vrprobe.report import plots
 from vrprobe.report.context import ci, evidence_skip_note, num, provenance, signal_rows
 from vrprobe.report.gallery import MAP_COLUMNS, ImageLoader, gallery
+from vrprobe.report.interventions import figures as intervention_figures
+from vrprobe.report.interventions import missing_note as intervention_note
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT = "report.html"
@@ -144,7 +146,8 @@ def _figures(folder: Path, summary: dict, df: pd.DataFrame) -> list[dict]:
             "no highlight perturbations in this run (--perturb highlight)",
         ),
     ]
-    return [{"id": i, "title": t, "src": make(), "missing": why} for i, t, make, why in specs]
+    drawn = [{"id": i, "title": t, "src": make(), "missing": why} for i, t, make, why in specs]
+    return drawn + intervention_figures(_table(folder, "interventions.parquet"))
 
 
 def write_report(
@@ -176,6 +179,8 @@ def write_report(
     if "mean_map" not in df or not df["mean_map"].notna().any():
         why = "no mean_map recorded (attention capture did not run)"
         missing.append(("Attention gallery", why))
+    if note := intervention_note(_table(folder, "interventions.parquet")):
+        missing.append(note)
     no_boxes = evidence_skip_note(df, manifest.get("task"))
     if no_boxes:
         missing.insert(0, no_boxes)

@@ -1,0 +1,70 @@
+"""Bad `vrprobe intervene` flags fail with a message naming the value and the allowed values,
+before any model loads (the loader is replaced by one that fails the test if called)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vrprobe.cli import app
+
+
+@pytest.fixture()
+def no_loading(monkeypatch):
+    calls = []
+
+    def loader(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the model must not load for a bad flag")
+
+    monkeypatch.setattr("vrprobe.interventions.run.load_model", loader)
+    monkeypatch.setattr("vrprobe.models.loading.load_model", loader)
+    return calls
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    """A run folder with a manifest only (demo model, shapes, 2 samples; no records)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "demo", "task": "shapes", "limit": 2}
+    (run / "manifest.json").write_text(json.dumps({"config": config, "fingerprint": "f"}))
+    return run
+
+
+CASES = [
+    (["--kind", "neurons"], ["'neurons'", "allowed: dims, heads, replace, patch"]),
+    (["--kind", "dims", "--layer", "9"], ["--layer 9 out of range", "allowed 0..3"]),
+    (["--kind", "dims", "--layer", "0", "--k", "0,500"], ["--k 500", "width is 128"]),
+    (["--kind", "dims", "--layer", "0", "--fractions", "0,2"], ["--fractions: 2", "0 to 1"]),
+    (["--kind", "dims"], ["no stored hidden states", "--layer"]),
+    (["--kind", "heads", "--layers", "0,7"], ["--layers 7 out of range", "allowed 0..3"]),
+    (["--kind", "replace"], ["needs --donor"]),
+    (["--kind", "patch", "--source", "smudge"], ["'smudge'", "allowed: blank, blur-kN"]),
+    (["--kind", "patch", "--positions", "text"], ["'text'", "allowed: all, image"]),
+    (["--kind", "patch", "--ranges", "3:9"], ["[3, 9) out of range", "j <= 4"]),
+    (["--kind", "replace", "--donor", "/nonexistent/model"], ["/nonexistent/model"]),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_flag_fails_before_loading(run_dir, no_loading, args, expected):
+    result = CliRunner().invoke(app, ["intervene", str(run_dir), *args])
+    assert result.exit_code == 2, result.output + repr(result.exception)
+    for text in expected:
+        assert text in result.output
+    assert not no_loading and not (run_dir / "interventions").exists()
+
+
+def test_donor_of_another_architecture_and_missing_run(run_dir, no_loading, tiny_model_dir):
+    result = CliRunner().invoke(
+        app, ["intervene", str(run_dir), "--kind", "replace", "--donor", str(tiny_model_dir)]
+    )
+    assert result.exit_code == 2
+    assert "mismatched architecture" in result.output and "num_hidden_layers is 2" in result.output
+    missing = run_dir.parent / "nope"
+    result = CliRunner().invoke(app, ["intervene", str(missing), "--kind", "heads"])
+    assert result.exit_code == 2 and f"{missing} is not a run folder" in result.output
+    assert not no_loading
