@@ -16,8 +16,12 @@ import torch
 from typer.testing import CliRunner
 
 from vrprobe.cli import app
+from vrprobe.interventions.plan import geometry
 from vrprobe.models.demo import DEMO_DIR
 from vrprobe.store.shards import read_shards
+
+GEO = geometry("demo")  # read from the demo's config: a retrained demo may change it
+L, W, H = GEO.n_layers, GEO.width, GEO.n_heads
 
 
 def cli(*args: str):
@@ -72,37 +76,42 @@ def test_dims_k0_is_clean_full_width_is_ranking_free_and_resume_adds_nothing(run
     assert len(rows) == 6 * 3
     clean = predictions(run_dir, "none")
     assert by_setting(rows, "dims-L1-top-k0") == clean
-    assert by_setting(rows, "dims-L1-top-k128") == by_setting(rows, "dims-L1-random-s0-k128")
-    full = next(r for r in rows if r["setting"] == "dims-L1-random-s0-k128")
-    assert sorted(full["dims"]) == list(range(128)) and full["fraction"] == 1.0
+    assert by_setting(rows, f"dims-L1-top-k{W}") == by_setting(rows, f"dims-L1-random-s0-k{W}")
+    full = next(r for r in rows if r["setting"] == f"dims-L1-random-s0-k{W}")
+    assert sorted(full["dims"]) == list(range(W)) and full["fraction"] == 1.0
     again = intervene(run_dir, *args)
     assert "0 computed now" in again.output
     assert len(read_shards(run_dir / "interventions" / "dims" / "records")) == 18
     manifest = json.loads((run_dir / "interventions" / "dims" / "manifest.json").read_text())
-    assert manifest["settings"] == ["dims-L1-top-k0", "dims-L1-top-k128", "dims-L1-random-s0-k128"]
+    assert manifest["settings"] == [
+        "dims-L1-top-k0",
+        f"dims-L1-top-k{W}",
+        f"dims-L1-random-s0-k{W}",
+    ]
     assert manifest["attn_implementation"] == "sdpa" and manifest["batch_size"] == 1
     assert manifest["environment"]["versions"]["torch"] and manifest["seed"] == 0
     assert manifest["dims"]["layer"] == 1 and len(manifest["sessions"]) == 2
 
 
 def test_replace_with_itself_and_patch_from_blank_reproduce_known_answers(run_dir):
-    intervene(run_dir, "--kind", "replace", "--donor", str(DEMO_DIR), "--ranges", "0:4,1:2")
+    intervene(run_dir, "--kind", "replace", "--donor", str(DEMO_DIR), "--ranges", f"0:{L},1:2")
     rows = records(run_dir, "replace")
     clean = predictions(run_dir, "none")
-    assert by_setting(rows, "replace-L0-4") == clean == by_setting(rows, "replace-L1-2")
+    assert by_setting(rows, f"replace-L0-{L}") == clean == by_setting(rows, "replace-L1-2")
     blank = predictions(run_dir, "blank")
-    intervene(run_dir, "--kind", "patch", "--positions", "all", "--ranges", "0:4")
+    intervene(run_dir, "--kind", "patch", "--positions", "all", "--ranges", f"0:{L}")
     intervene(run_dir, "--kind", "patch", "--source", "blank", "--ranges", "0:1")
     rows = records(run_dir, "patch")
-    assert by_setting(rows, "patch-blank-all-L0-4") == blank
+    assert by_setting(rows, f"patch-blank-all-L0-{L}") == blank
     assert by_setting(rows, "patch-blank-image-L0-1") == blank
 
 
 def test_heads_equal_zeroed_o_proj_columns(run_dir):
-    intervene(run_dir, "--kind", "heads", "--layers", "2", "--limit", "2")
+    intervene(run_dir, "--kind", "heads", "--layers", "1", "--limit", "2")
     rows = records(run_dir, "heads")
-    assert sorted({r["setting"] for r in rows}) == [f"heads-L2-h{h}" for h in range(4)]
-    assert len(rows) == 2 * 4
+    assert sorted({r["setting"] for r in rows}) == [f"heads-L1-h{h}" for h in range(H)]
+    assert len(rows) == 2 * H
+    from vrprobe.interventions.ablate import head_geometry
     from vrprobe.models.loading import load_model
     from vrprobe.models.prepare import prepare
     from vrprobe.models.roles import model_roles
@@ -111,17 +120,18 @@ def test_heads_equal_zeroed_o_proj_columns(run_dir):
     loaded = load_model("demo")
     sample = next(iter(resolve_task("shapes").samples(1)))
     prep = prepare(loaded, sample.load_image(), sample.question)
-    o_proj = model_roles(loaded.model).layers[2].self_attn.o_proj
-    for head in range(4):
+    o_proj = model_roles(loaded.model).layers[1].self_attn.o_proj
+    _, dim = head_geometry(loaded.model)
+    for head in range(H):
         saved = o_proj.weight.detach().clone()
         with torch.no_grad():
-            o_proj.weight[:, head * 32 : (head + 1) * 32] = 0
+            o_proj.weight[:, head * dim : (head + 1) * dim] = 0
             out = loaded.model.generate(**prep.inputs, do_sample=False, max_new_tokens=8)
             o_proj.weight.copy_(saved)
         text = loaded.processor.tokenizer.decode(
             out[0, prep.prompt_len :], skip_special_tokens=True
         )
-        assert by_setting(rows, f"heads-L2-h{head}")[sample.id] == text.strip()
+        assert by_setting(rows, f"heads-L1-h{head}")[sample.id] == text.strip()
 
 
 def test_broken_sample_becomes_error_records(tmp_path):
@@ -138,10 +148,48 @@ def test_broken_sample_becomes_error_records(tmp_path):
     result = cli("run", "--task", str(task), "--out", str(run), "--no-progress", "--no-report")
     assert result.exit_code == 0, result.output
     result = intervene(run, "--kind", "heads", "--layers", "0")
-    assert "8 items (8 computed now, 0 already stored), 4 errors" in result.output
+    assert f"{2 * H} items ({2 * H} computed now, 0 already stored), {H} errors" in result.output
     rows = read_shards(run / "interventions" / "heads" / "records").to_pylist()
     bad = [r for r in rows if r["sample_id"] == "bad"]
-    assert len(bad) == 4 and all("missing.png" in r["error"] for r in bad)
+    assert len(bad) == H and all("missing.png" in r["error"] for r in bad)
     assert all(
         r["error"] is None and r["prediction"] is not None for r in rows if r["sample_id"] == "good"
     )
+
+
+def test_run_without_hidden_states_needs_layer_and_recomputes_them(run_dir, tmp_path):
+    import numpy as np
+
+    from vrprobe.interventions import plan as planning
+    from vrprobe.interventions.ranking import clean_hidden
+    from vrprobe.interventions.run import layer_states
+    from vrprobe.models.loading import load_model
+
+    bare = tmp_path / "bare"
+    result = cli(
+        "run",
+        "--limit",
+        "6",
+        "--signals",
+        "spatial,uncertainty",
+        "--out",
+        str(bare),
+        "--no-progress",
+        "--no-report",
+    )
+    assert result.exit_code == 0, result.output
+    refused = cli("intervene", str(bare), "--kind", "dims", "--no-progress")
+    assert refused.exit_code == 2 and "no stored hidden states" in refused.output
+    # the recomputed states equal the ones the capture engine stored in the full run
+    plan = planning.plan(run_dir, planning.Request(kind="dims", layer=1, ks="0"))
+    states, labels = layer_states(load_model("demo"), plan, 1)
+    stored, correct = clean_hidden(run_dir)
+    np.testing.assert_allclose(states, stored[:, 2], atol=1e-4)
+    assert labels.tolist() == correct.tolist()
+    if len(set(labels.tolist())) < 2:  # the ranking needs right and wrong answers
+        pytest.skip("the demo answered these 6 samples all right or all wrong")
+    intervene(bare, "--kind", "dims", "--layer", "1", "--k", "0,1", "--seeds", "1")
+    manifest = json.loads((bare / "interventions" / "dims" / "manifest.json").read_text())
+    assert manifest["dims"]["ranking_source"] == "recomputed at --layer after loading"
+    top1 = next(r for r in records(bare, "dims") if r["setting"] == "dims-L1-top-k1")
+    assert top1["dims"] == manifest["dims"]["top16"][:1]

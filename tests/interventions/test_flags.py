@@ -9,6 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from vrprobe.cli import app
+from vrprobe.interventions.plan import geometry
+
+GEO = geometry("demo")  # from the demo's config.json: the retrained demo may change it
+L, W = GEO.n_layers, GEO.width
 
 
 @pytest.fixture()
@@ -36,15 +40,15 @@ def run_dir(tmp_path):
 
 CASES = [
     (["--kind", "neurons"], ["'neurons'", "allowed: dims, heads, replace, patch"]),
-    (["--kind", "dims", "--layer", "9"], ["--layer 9 out of range", "allowed 0..3"]),
-    (["--kind", "dims", "--layer", "0", "--k", "0,500"], ["--k 500", "width is 128"]),
+    (["--kind", "dims", "--layer", f"{L + 5}"], [f"--layer {L + 5} out of range", f"0..{L - 1}"]),
+    (["--kind", "dims", "--layer", "0", "--k", f"0,{W + 1}"], [f"--k {W + 1}", f"width is {W}"]),
     (["--kind", "dims", "--layer", "0", "--fractions", "0,2"], ["--fractions: 2", "0 to 1"]),
     (["--kind", "dims"], ["no stored hidden states", "--layer"]),
-    (["--kind", "heads", "--layers", "0,7"], ["--layers 7 out of range", "allowed 0..3"]),
+    (["--kind", "heads", "--layers", f"0,{L}"], [f"--layers {L} out of range", f"0..{L - 1}"]),
     (["--kind", "replace"], ["needs --donor"]),
     (["--kind", "patch", "--source", "smudge"], ["'smudge'", "allowed: blank, blur-kN"]),
     (["--kind", "patch", "--positions", "text"], ["'text'", "allowed: all, image"]),
-    (["--kind", "patch", "--ranges", "3:9"], ["[3, 9) out of range", "j <= 4"]),
+    (["--kind", "patch", "--ranges", f"1:{L + 5}"], [f"[1, {L + 5}) out of range", f"j <= {L}"]),
     (["--kind", "replace", "--donor", "/nonexistent/model"], ["/nonexistent/model"]),
 ]
 

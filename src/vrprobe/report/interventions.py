@@ -37,9 +37,8 @@ def dims_curve(table: pd.DataFrame) -> str | None:
     fig, (ax,) = figure()
     for layer, by_layer in part.groupby("layer", sort=True):
         top = by_layer[by_layer["rank"] == "top"].sort_values("fraction")
-        ax.plot(
-            top["fraction"], top["accuracy"], marker="o", label=f"top-k by probe weight (L{layer})"
-        )
+        name = f"top-k by probe weight (L{int(layer)})"
+        ax.plot(top["fraction"], top["accuracy"], marker="o", label=name)
         rnd = by_layer[by_layer["rank"] == "random"]
         if not rnd.empty:
             k0 = top[top["k"] == 0]
@@ -55,7 +54,7 @@ def dims_curve(table: pd.DataFrame) -> str | None:
                 stats["mean"],
                 ls="--",
                 marker=".",
-                label=f"random-k, mean of {n_seeds} seeds (L{layer})",
+                label=f"random-k, mean of {n_seeds} seeds (L{int(layer)})",
             )
             ax.fill_between(stats["fraction"], stats["min"], stats["max"], alpha=0.2, lw=0)
     _clean_line(ax, part)
@@ -85,7 +84,8 @@ def heads_heatmap(table: pd.DataFrame) -> str | None:
     ax.set(xlabel="head", ylabel="decoder layer")
     for (r, c), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(c, r, f"{v:+.2f}", ha="center", va="center", fontsize=6)
+            colour = "white" if abs(v) > 0.6 * span else "black"
+            ax.text(c, r, f"{v:+.2f}", ha="center", va="center", fontsize=6, color=colour)
     fig.colorbar(im, ax=ax, label="Δ accuracy vs clean")
     return to_data_uri(fig)
 
