@@ -9,8 +9,10 @@ From the run's records (unperturbed, answered, scored; see :mod:`vrprobe.analysi
   fit on every record;
 - **risk model**: logistic regression of *error* on the top signals (near-duplicates dropped:
   |Spearman ρ| > 0.95 with one already chosen) and the probe's out-of-fold logit, so the
-  stacker never sees a probe score fit on its own item; a second model adds the
-  self-consistency signals when the run has them (``--samples K``);
+  stacker never sees a probe score fit on its own item; which of the nested feature sets
+  (top 1..k signals, ± probe) is used is chosen by 5-fold CV AUROC on the run
+  (:mod:`vrprobe.monitor.risk_select`); a second model adds the self-consistency signal when
+  the run has it (``--samples K``);
 - **interaction** per task type: SPEC §2's logit of error on z(H), z(V), z(H)·z(V)
   (:func:`vrprobe.analysis.interaction.fit_interaction`), H = full-response entropy, V = VAM
   (live requests have no evidence boxes, so not the evidence overlap);
@@ -44,6 +46,7 @@ from vrprobe.analysis.records import (
 )
 from vrprobe.monitor.linear import LinearScorer, fit_logistic
 from vrprobe.monitor.probe_fit import fit_probe
+from vrprobe.monitor.risk_select import candidate_sets, select_features
 
 H_COL, V_COL = "full_entropy", "vam"
 SAMPLED = ("sc_share", "sc_distinct", "sc_entropy")
@@ -65,13 +68,20 @@ class RiskModel:
     features: tuple[str, ...]
     scorer: LinearScorer
     samples: int = 0
+    selection: tuple[dict, ...] = ()  # every candidate feature set tried, with its CV AUROC
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "samples": self.samples, **self.scorer.to_json()}
+        return {
+            "features": list(self.features),
+            "samples": self.samples,
+            "selection": list(self.selection),
+            **self.scorer.to_json(),
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> RiskModel:
-        return cls(tuple(d["features"]), LinearScorer.from_json(d), int(d["samples"]))
+        sel = tuple(d.get("selection", ()))
+        return cls(tuple(d["features"]), LinearScorer.from_json(d), int(d["samples"]), sel)
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,14 +225,19 @@ def fit_calibration(run: Path, manifest: dict, *, top_k: int = 3, seed: int = 0)
     base = tuple(_distinct(df, ranked, top_k, tuple(s for s in LIVE if s not in SAMPLED)))
     k = int(manifest.get("config", {}).get("samples") or 0)
     sampled = [s for s in SAMPLED if k and np.isfinite(numeric(df, s)).all()]
-    variants = [(base, 0)] + ([((*base, sampled[0]), k)] if sampled else [])
+    if not base and info is None:
+        raise CalibrationError(f"{run}: no live signal is defined on every record")
+    probe = PROBE if info is not None else None
+    variants = [(candidate_sets(base, probe=probe) or [(PROBE,)], 0)]
+    if sampled:
+        variants.append((candidate_sets(base, probe=probe, required=sampled[:1]), k))
     risk = []
-    for feats, kk in variants:
-        feats = (*feats, PROBE) if info is not None else feats
-        if not feats:
-            raise CalibrationError(f"{run}: no live signal is defined on every record")
+    for candidates, kk in variants:
+        feats, tried = select_features(
+            candidates, lambda f: risk_features(df, f, oof), 1.0 - y, seed=seed
+        )
         _, scorer = fit_logistic(risk_features(df, feats, oof), 1.0 - y)
-        risk.append(RiskModel(tuple(feats), scorer, kk))
+        risk.append(RiskModel(feats, scorer, kk, tuple(tried)))
     p_err = risk[0].scorer.proba(risk_features(df, risk[0].features, oof))
     cfg = manifest.get("config", {})
     return Calibration(
