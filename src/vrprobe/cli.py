@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from vrprobe.cli_check import check as check_cmd
+from vrprobe.cli_console import console, fail, progress_bar
 from vrprobe.cli_intervene import intervene as intervene_cmd
 from vrprobe.cli_ls import ls_app
 from vrprobe.config import RunConfig, format_validation_error
@@ -23,18 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(ls_app, name="ls")
 app.command("check")(check_cmd)
 app.command("intervene")(intervene_cmd)
-console = Console(stderr=True, soft_wrap=True)
-
-
-def _progress(items: Iterable, total: int) -> Iterable:
-    columns = (
-        TextColumn("[bold]answering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        yield from bar.track(items, total=total)
+_progress = progress_bar("answering")
 
 
 def _print_summary(summary: RunSummary, out: Path) -> None:
@@ -89,11 +77,6 @@ def _print_native(name: str, metrics: dict) -> None:
             console.print(
                 f"  {group}: {values:.3f}" if isinstance(values, float) else f"  {group}: {values}"
             )
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -157,10 +140,10 @@ def run(
     try:
         check_executor(executor)
     except ExecutorUnavailable as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     options = {"workers": workers, "address": address, "gpus_per_worker": gpus_per_worker}
     if executor == "serial" and any(v is not None for v in options.values()):
-        raise _fail("--workers, --address and --gpus-per-worker need --executor ray")
+        raise fail("--workers, --address and --gpus-per-worker need --executor ray")
     if sweep_file is not None:
         from vrprobe.cli_sweep import run_sweep
 
@@ -189,7 +172,7 @@ def run(
             flush_every=flush_every,
         )
     except ValidationError as exc:
-        raise _fail("invalid option\n" + format_validation_error(exc)) from None
+        raise fail("invalid option\n" + format_validation_error(exc)) from None
     try:
         plan = plan_run(config)
         console.print(
@@ -198,12 +181,12 @@ def run(
         )
         (summary,) = run_plans([plan], executor, _progress if progress else None, **options)
     except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_summary(summary, plan.out)
     if summary.native_metrics:
         _print_native(plan.task.name, summary.native_metrics)
     if not summary.answered:
-        raise _fail(nothing_answered(summary))
+        raise fail(nothing_answered(summary))
     if report and summary.answered:
         _analyze_and_report([plan.out], n_boot=1000, seed=0)
 
@@ -243,7 +226,7 @@ def _print_headline(rows: list[dict]) -> None:
 def _existing_runs(runs: list[Path]) -> list[Path]:
     for run_dir in runs:
         if not (run_dir / "manifest.json").is_file():
-            raise _fail(f"{run_dir} is not a run folder (no manifest.json)")
+            raise fail(f"{run_dir} is not a run folder (no manifest.json)")
     return runs
 
 

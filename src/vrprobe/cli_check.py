@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from vrprobe.cli_console import fail
 
 #: shipped calibration of the demo model (bench/monitor_calibration.py --write-default)
 DEFAULT_DEMO_CALIBRATION = Path(__file__).resolve().parent / "assets" / "demo_monitor"
-console = Console(stderr=True, soft_wrap=True)
 
 
 def _calibration_dir(calibration: Path | None, model: str) -> Path:
@@ -19,11 +19,10 @@ def _calibration_dir(calibration: Path | None, model: str) -> Path:
         return calibration
     if model == "demo":
         return DEFAULT_DEMO_CALIBRATION
-    console.print(
-        f"[red]error:[/] --calibration DIR is needed for model {model!r} "
+    raise fail(
+        f"--calibration DIR is needed for model {model!r} "
         "(make one with Monitor.calibrate(model, run).save(DIR))"
     )
-    raise typer.Exit(code=2)
 
 
 def check(
@@ -55,8 +54,7 @@ def check(
         ModelLoadError,
         ValueError,
     ) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        raise fail(str(exc)) from None
     if overlay is not None:
         overlay.parent.mkdir(parents=True, exist_ok=True)
         result.overlay().save(overlay)

@@ -7,34 +7,17 @@ docs/interventions.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from vrprobe.cli_console import console, fail, progress_bar
 from vrprobe.interventions.settings import DEFAULT_FRACTIONS, DEFAULT_SEEDS
 
-console = Console(stderr=True, soft_wrap=True)
-
-
-def _progress(items: Iterable, total: int) -> Iterable:
-    columns = (
-        TextColumn("[bold]intervening"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        yield from bar.track(items, total=total)
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
+_progress = progress_bar("intervening")
 
 
 def _print(summary: dict, folder: Path) -> None:
@@ -111,7 +94,7 @@ def intervene(
         )
         summary = execute(plan, _progress if progress else None)
     except RunFolderMismatch as exc:
-        raise _fail(f"{exc} (for --kind replace: another --donor)") from None
+        raise fail(f"{exc} (for --kind replace: another --donor)") from None
     except (SettingError, TaskNotFound, ModelLoadError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print(summary, plan.store.root)

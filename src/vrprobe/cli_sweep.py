@@ -41,7 +41,8 @@ def run_sweep(
     progress: bool,
     report: bool,
 ) -> None:
-    from vrprobe.cli import _analyze_and_report, _fail, _progress, console
+    from vrprobe.cli import _analyze_and_report, _progress
+    from vrprobe.cli_console import console, fail
     from vrprobe.exec.dispatch import run_plans
     from vrprobe.models.loading import ModelLoadError
     from vrprobe.store.run import RunFolderMismatch
@@ -50,7 +51,7 @@ def run_sweep(
 
     given = explicit_run_options(ctx)
     if given:
-        raise _fail(f"{', '.join(given)}: set these in the sweep file, not next to --config")
+        raise fail(f"{', '.join(given)}: set these in the sweep file, not next to --config")
     params = ctx.params if ctx is not None else {}
     overrides = {"retry_errors": True} if params.get("retry_errors") else {}
     try:
@@ -65,9 +66,9 @@ def run_sweep(
         )
         summaries = run_plans(plan.plans, executor, _progress if progress else None, **options)
     except SweepError as exc:
-        raise _fail("invalid sweep file\n" + str(exc)) from None
+        raise fail("invalid sweep file\n" + str(exc)) from None
     except (TaskNotFound, ModelLoadError, RunFolderMismatch) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     table = Table(title=f"vrprobe sweep ({plan.out})", header_style="bold")
     for name in ("cell", "items", "computed", "errors", "accuracy"):
         table.add_column(name, justify="left" if name == "cell" else "right")
