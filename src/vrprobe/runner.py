@@ -16,7 +16,7 @@ from typing import Any
 
 from vrprobe.config import RunConfig
 from vrprobe.exec.answer import answer_item
-from vrprobe.exec.items import WorkItem, item_key
+from vrprobe.exec.items import WorkItem, work_items
 from vrprobe.models.loading import LoadedModel, load_model, model_revision
 from vrprobe.perturb.registry import parameters as perturb_parameters
 from vrprobe.provenance import environment
@@ -67,20 +67,15 @@ def plan_run(config: RunConfig) -> RunPlan:
     }
     store = RunStore.open(out, manifest, flush_every=config.flush_every)
     config = config.model_copy(update={"out": out})  # items find the run folder (highlight)
-    items = []
-    for sample in task.samples(limit):
-        sid = sample.sample_id if isinstance(sample, SampleError) else sample.id
-        for perturbation in config.perturb:  # one item per (sample, perturbation)
-            key = item_key(
-                model_revision=revision,
-                task=task.name,
-                sample_id=sid,
-                perturbation=perturbation,
-                seed=config.seed,
-                samples=config.samples,
-                fingerprint=fingerprint,
-            )
-            items.append(WorkItem(key, task.name, sample, perturbation))
+    items = work_items(  # one item per (sample, perturbation)
+        task.name,
+        task.samples(limit),
+        config.perturb,
+        model_revision=revision,
+        seed=config.seed,
+        sampled=config.samples,
+        fingerprint=fingerprint,
+    )
     done = store.done_keys()
     if config.retry_errors:
         done -= store.error_keys()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vrprobe.tasks.base import Sample, SampleError
@@ -51,3 +52,40 @@ class WorkItem:
     @property
     def sample_id(self) -> str:
         return self.sample.sample_id if isinstance(self.sample, SampleError) else self.sample.id
+
+
+def work_items(
+    task: str,
+    samples: Iterable[Sample | SampleError],
+    settings: Iterable[str],
+    *,
+    model_revision: str,
+    seed: int,
+    sampled: int,
+    fingerprint: str,
+) -> list[WorkItem]:
+    """One keyed item per (sample, setting), samples outermost: the plan of a run or a sweep.
+
+    >>> from vrprobe.tasks.base import SampleError
+    >>> bad = SampleError(sample_id="7", message="unreadable")
+    >>> items = work_items("t", [bad], ["none", "blank"], model_revision="m", seed=0,
+    ...                    sampled=0, fingerprint="f")
+    >>> [(it.sample_id, it.perturbation) for it in items]
+    [('7', 'none'), ('7', 'blank')]
+    """
+    names = list(settings)
+    items = []
+    for sample in samples:
+        sid = sample.sample_id if isinstance(sample, SampleError) else sample.id
+        for name in names:
+            key = item_key(
+                model_revision=model_revision,
+                task=task,
+                sample_id=sid,
+                perturbation=name,
+                seed=seed,
+                samples=sampled,
+                fingerprint=fingerprint,
+            )
+            items.append(WorkItem(key, task, sample, name))
+    return items

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from vrprobe.config import RunConfig
-from vrprobe.exec.items import WorkItem, item_key
+from vrprobe.exec.items import WorkItem, work_items
 from vrprobe.interventions import ranking, settings
 from vrprobe.interventions.settings import Geometry, SettingError
 from vrprobe.models.loading import model_revision, resolve_model_source
 from vrprobe.provenance import environment
 from vrprobe.runner import DEFAULT_LIMIT
 from vrprobe.store.run import RunStore
-from vrprobe.tasks.base import SampleError
 from vrprobe.tasks.registry import resolve_task
 
 FOLDER = "interventions"
@@ -158,20 +157,15 @@ def plan(run_dir: Path, req: Request) -> Plan:
     blob = json.dumps([run_fp, "intervene", req.kind, donor_revision]).encode()
     fingerprint = hashlib.sha256(blob).hexdigest()[:16]
     limit = req.limit or config.limit or DEFAULT_LIMIT.get(config.task)
-    items = []
-    for sample in task.samples(limit):
-        sid = sample.sample_id if isinstance(sample, SampleError) else sample.id
-        for name in names:
-            key = item_key(
-                model_revision=revision,
-                task=task.name,
-                sample_id=sid,
-                perturbation=name,
-                seed=config.seed,
-                samples=0,
-                fingerprint=fingerprint,
-            )
-            items.append(WorkItem(key, task.name, sample, name))
+    items = work_items(
+        task.name,
+        task.samples(limit),
+        names,
+        model_revision=revision,
+        seed=config.seed,
+        sampled=0,
+        fingerprint=fingerprint,
+    )
     info = {
         "fingerprint": fingerprint,
         "run": str(run_dir),
