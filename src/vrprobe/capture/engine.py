@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
@@ -42,6 +43,8 @@ class CaptureRequest:
     sections: dict[str, np.ndarray]
     per_head: bool = False
     hidden: bool = True
+    # hidden-state rows to tap (0 = embeddings, l = output of layer l-1); None = all, others NaN
+    hidden_rows: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -54,7 +57,7 @@ class CaptureResult:
     token_entropy: np.ndarray  # (T,) nats, full vocabulary, raw logits
     token_logprob: np.ndarray  # (T,) log-probability of new_tokens[t] under the raw logits
     hidden_prompt: np.ndarray | None  # (L+1, d) residual stream at the last prompt token
-    hidden_last: np.ndarray | None  # (L+1, d) at the query of the last row
+    hidden_last: np.ndarray | None  # (L+1, d) at the query of the last row (untapped rows NaN)
 
 
 def _all_configs(model: PreTrainedModel) -> dict[int, object]:
@@ -68,6 +71,42 @@ def _all_configs(model: PreTrainedModel) -> dict[int, object]:
     return seen
 
 
+# model -> (decoder, ((config, value before, value while switched), ...)): the switch's result,
+# replayed on later captures of the same model (see `attention_switched`)
+_PLANS: WeakKeyDictionary[PreTrainedModel, tuple[torch.nn.Module, tuple]] = WeakKeyDictionary()
+
+
+def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tuple[object, object]]:
+    """Route ``lm`` to ``name``; return every config's previous value (to put back on exit).
+
+    The first switch of a model goes through ``set_attn_implementation`` (its checks, and a walk
+    over all modules twice: ~0.5 ms, a few % of a short generation) and records the values it
+    set; later switches from the same starting values replay them. A changed decoder or any
+    config holding another value than recorded (someone switched it meanwhile) redoes the walk.
+    """
+    plan = _PLANS.get(model)
+    if plan is not None and plan[0] is lm:
+        steps = plan[1]
+        if all(cfg._attn_implementation_internal == before for cfg, before, _ in steps):
+            for cfg, _, during in steps:
+                cfg._attn_implementation_internal = during
+            return [(cfg, before) for cfg, before, _ in steps]
+    saved = [(c, c._attn_implementation_internal) for c in _all_configs(model).values()]
+    key = next((k for k in model.config.sub_configs if getattr(model.config, k) is lm.config), None)
+    try:
+        model.set_attn_implementation({key: name} if key else name)
+    except BaseException:
+        _restore(saved)
+        raise
+    _PLANS[model] = (lm, tuple((c, b, c._attn_implementation_internal) for c, b in saved))
+    return saved
+
+
+def _restore(saved: list[tuple[object, object]]) -> None:
+    for cfg, impl in saved:
+        cfg._attn_implementation_internal = impl  # type: ignore[attr-defined]
+
+
 @contextmanager
 def attention_switched(model: PreTrainedModel) -> Iterator[torch.nn.Module]:
     """Route the language model's attention to "vrprobe" and yield the language model.
@@ -75,19 +114,17 @@ def attention_switched(model: PreTrainedModel) -> Iterator[torch.nn.Module]:
     Uses the dict form of ``set_attn_implementation`` keyed by the sub-config that *is* the
     language model's config, so the vision tower keeps its own implementation; on exit every
     config's previous value is put back. The switch mutates config objects: one shared with
-    another model (``from_config`` without a deep copy) is switched for both meanwhile.
+    another model (``from_config`` without a deep copy) is switched for both meanwhile. Later
+    switches of the same model replay the first one's result (:func:`_switch`).
     """
     name, lm = attention.register(), model.get_decoder()
-    saved = [(c, c._attn_implementation_internal) for c in _all_configs(model).values()]
-    key = next((k for k in model.config.sub_configs if getattr(model.config, k) is lm.config), None)
+    saved = _switch(model, name, lm)
     try:
-        model.set_attn_implementation({key: name} if key else name)
         if lm.config._attn_implementation != name:
             raise EmptyCaptureError(f"could not route {type(lm).__name__} attention to {name!r}")
         yield lm
     finally:
-        for cfg, impl in saved:
-            cfg._attn_implementation_internal = impl
+        _restore(saved)
 
 
 class Capture:
@@ -135,7 +172,8 @@ class Capture:
                 stack.callback(hook.remove)
             self.hidden = None
             if self.request.hidden:
-                self.hidden = HiddenTaps(layers, cfg.hidden_size, self._row, dev)
+                rows = self.request.hidden_rows
+                self.hidden = HiddenTaps(layers, cfg.hidden_size, self._row, dev, rows)
                 stack.callback(self.hidden.remove)
             stack.enter_context(active_recorder(self.attn))
             self._stack = stack.pop_all()

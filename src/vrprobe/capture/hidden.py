@@ -21,13 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 
 class HiddenTaps:
     """Forward hooks on ``layers`` that keep the last position of every forward.
 
     ``step`` is a zero-argument callable giving the index of the current forward (0 = prefill);
-    the taps write into ``prompt`` on forward 0 and into ``last`` afterwards.
+    the taps write into ``prompt`` on forward 0 and into ``last`` afterwards. ``rows`` taps only
+    those rows (0 = embeddings, ``l`` = output of layer ``l-1``; default all): each hook costs
+    Python work on every forward, and a monitor's probe reads one row. Rows not tapped are NaN.
 
     >>> layers = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(3)])
     >>> taps = HiddenTaps(layers, hidden_size=2, step=lambda: 0)
@@ -45,15 +48,23 @@ class HiddenTaps:
         hidden_size: int,
         step: Callable[[], int],
         device: torch.device | str = "cpu",
+        rows: Sequence[int] | None = None,
     ) -> None:
         n = len(layers) + 1
-        self.prompt = torch.zeros(n, hidden_size, dtype=torch.float32, device=device)
-        self.last = torch.zeros(n, hidden_size, dtype=torch.float32, device=device)
+        wanted = range(n) if rows is None else sorted(set(rows))
+        if any(not 0 <= r < n for r in wanted):
+            raise ValueError(f"hidden rows must lie in [0, {n}) (0 = embeddings), got {rows}")
+        fill = 0.0 if rows is None else float("nan")  # rows not tapped are NaN, never zeros
+        self.prompt = torch.full((n, hidden_size), fill, dtype=torch.float32, device=device)
+        self.last = torch.full((n, hidden_size), fill, dtype=torch.float32, device=device)
         self._step = step
-        pre = layers[0].register_forward_pre_hook(self._make_hook(0, pre=True), with_kwargs=True)
-        self._handles = [pre]
-        for i, layer in enumerate(layers):
-            self._handles.append(layer.register_forward_hook(self._make_hook(i + 1)))
+        self._handles: list[RemovableHandle] = []
+        for r in wanted:
+            if r == 0:
+                hook = self._make_hook(0, pre=True)
+                self._handles.append(layers[0].register_forward_pre_hook(hook, with_kwargs=True))
+            else:
+                self._handles.append(layers[r - 1].register_forward_hook(self._make_hook(r)))
 
     def _make_hook(self, index: int, pre: bool = False) -> Callable[..., None]:
         """A hook writing the last position into row ``index`` (views made once, not per call)."""

@@ -121,8 +121,10 @@ class Monitor:
 
     def _generate(self, prep: Prepared, samples: int, seed: int):
         loaded, gen = self.loaded, self.calibration.generation
+        probe = self.calibration.probe
+        rows = None if probe is None else (int(probe["layer"]),)  # the probe reads one row
         request = CaptureRequest(
-            prep.layout.positions, prep.sections, hidden=self.calibration.probe is not None
+            prep.layout.positions, prep.sections, hidden=probe is not None, hidden_rows=rows
         )
         max_new = int(gen.get("max_new_tokens") or 8)
         inputs, kwargs = prep.inputs, {"do_sample": False}
@@ -203,9 +205,26 @@ class Monitor:
             check_context(self.loaded, prep.prompt_len, max_new)
         except SampleError as exc:
             raise CheckInputError(exc.message) from None
-        torch.manual_seed(seed)
+        # greedy decoding draws no random numbers; sample_continuations seeds itself
         with torch.inference_mode():
             result, replies = self._generate(prep, samples, seed)
+        return self._judge(prep, result, replies, task_type, samples, answer_kind, choices,
+                           image=img, start=start)  # fmt: skip
+
+    def _judge(
+        self,
+        prep: Prepared,
+        result: CaptureResult,
+        replies: list[str],
+        task_type: str,
+        samples: int,
+        answer_kind: str,
+        choices: tuple[str, ...],
+        *,
+        image: Image.Image,
+        start: float,
+    ) -> CheckResult:
+        """Signals, probe, verdict and evidence grid of one captured answer (no model call)."""
         text, offsets = measure.token_offsets(self.loaded.processor.tokenizer, result.new_tokens)
         cols: dict[str, Any] = self._signals(prep, result, text, offsets)
         if replies:
@@ -228,7 +247,7 @@ class Monitor:
             p_error_interaction=verdict.p_error_interaction,
             risk_features=verdict.risk_features,
             imputed=verdict.imputed,
-            image=img,
+            image=image,
             tile=prep.layout.tiles[0],
             sampled_answers=replies,
             elapsed_s=time.perf_counter() - start,
