@@ -121,13 +121,13 @@ def run(
         Path | None, typer.Option("--config", help="a sweep YAML (models × tasks × ...)")
     ] = None,
     executor: Annotated[str, typer.Option(help="serial | ray")] = "serial",
-    workers: Annotated[int | None, typer.Option(help="Ray actors (default: fill the cluster)")] = (
-        None
-    ),
+    workers: Annotated[
+        int | None, typer.Option(help="Ray actors (default: fill the cluster)", min=1)
+    ] = (None),
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = (
         None
     ),
-    gpus_per_worker: Annotated[float | None, typer.Option(help="GPUs per Ray actor")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(help="GPUs per Ray actor", min=0)] = None,
     ctx: typer.Context = None,  # type: ignore[assignment]
 ) -> None:
     """Answer a task's questions with a model and record everything in a run folder."""
@@ -243,7 +243,9 @@ def analyze(
 @app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
-    n_boot: Annotated[int, typer.Option(help="bootstrap resamples (if not analysed yet)")] = 1000,
+    n_boot: Annotated[
+        int, typer.Option(help="bootstrap resamples (if not analysed yet)", min=10)
+    ] = 1000,
 ) -> None:
     """Write RUN/report.html: one self-contained page, works offline."""
     from vrprobe.report import write_report

@@ -42,11 +42,14 @@ def check(
     """Answer QUESTION about IMAGE; print the answer, its risk and the veto decision."""
     from vrprobe.models.loading import ModelLoadError
     from vrprobe.monitor import CalibrationNotFound, CheckInputError, Monitor, UnknownTaskType
+    from vrprobe.monitor.files import load_calibration
+    from vrprobe.monitor.monitor import check_inputs
 
     folder = _calibration_dir(calibration, model)
     try:
+        picture = check_inputs(load_calibration(folder), image, question, task_type, samples)
         monitor = Monitor.load(folder, model=model)
-        result = monitor.check(image, question, task_type, samples=samples)
+        result = monitor.check(picture, question, task_type, samples=samples)
     except (
         CalibrationNotFound,
         CheckInputError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,6 +29,8 @@ NON_SEMANTIC_FIELDS = frozenset(
     {"limit", "out", "progress", "retry_errors", "flush_every", "perturb", "highlight_profile"}
 )
 PerturbName = Annotated[str, AfterValidator(perturb_registry.check_name)]
+DEVICE = re.compile(r"cpu|mps|(cuda|xpu)(:\d+)?")
+PROFILE_FILE = Path("perturb") / "highlight_profile.json"  # where a run keeps its profile
 
 
 class RunConfig(BaseModel):
@@ -67,6 +70,35 @@ class RunConfig(BaseModel):
     retry_errors: bool = False
     flush_every: int = Field(16, ge=1, description="write a shard every this many records")
 
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not DEVICE.fullmatch(value):
+            raise ValueError(
+                f"unknown device {value!r} (allowed: cpu, cuda, cuda:N, mps, xpu, xpu:N)"
+            )
+        if value != "cpu":
+            import torch  # only for a non-CPU device: option checks stay light
+
+            kind = value.split(":")[0]
+            backend = getattr(torch, kind, None)
+            if backend is None or not backend.is_available():
+                raise ValueError(f"device {value!r} is not available here (use cpu)")
+        return value
+
+    @field_validator("highlight_profile")
+    @classmethod
+    def _check_profile(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        path = Path(value) / PROFILE_FILE if Path(value).is_dir() else Path(value)
+        if not path.is_file():
+            raise ValueError(
+                f"no highlight profile at {path} (give a run folder holding {PROFILE_FILE} "
+                "or the JSON file itself)"
+            )
+        return value
+
     @field_validator("perturb", mode="after")
     @classmethod
     def _expand_perturb(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -94,8 +126,12 @@ def format_validation_error(exc: ValidationError) -> str:
     ...     print(format_validation_error(e))
     samples: Input should be greater than or equal to 0 (got -1)
     """
+    errors = exc.errors()
+    locs = [tuple(map(str, e["loc"])) for e in errors]
     lines = []
-    for err in exc.errors():
+    for err, loc in zip(errors, locs, strict=True):
+        if any(other[: len(loc)] == loc and other != loc for other in locs):
+            continue  # a container's error that only repeats its element's (e.g. perturb.0)
         where = ".".join(str(p) for p in err["loc"]) or "config"
         lines.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)

@@ -63,6 +63,27 @@ def _image(image: str | Path | Image.Image) -> Image.Image:
         raise CheckInputError(f"cannot read {where}: {exc}") from exc
 
 
+def check_inputs(
+    calibration: Calibration,
+    image: str | Path | Image.Image,
+    question: str,
+    task_type: str,
+    samples: int = 0,
+) -> Image.Image:
+    """The request's image as RGB, after checking every input a check takes; cheap, so that
+    `vrprobe check` refuses bad input before the model loads.
+
+    Raises :class:`CheckInputError` (unreadable image, empty question, negative ``samples``)
+    or :class:`~vrprobe.monitor.decide.UnknownTaskType`.
+    """
+    check_task_type(calibration, task_type)
+    if not isinstance(question, str) or not question.strip():
+        raise CheckInputError("question is empty")
+    if samples < 0:
+        raise CheckInputError(f"samples must be >= 0, got {samples}")
+    return _image(image)
+
+
 class Monitor:
     """A calibration bound to a loaded model (see module docstring)."""
 
@@ -193,12 +214,7 @@ class Monitor:
         :class:`~vrprobe.monitor.decide.UnknownTaskType` for a task type the calibration lacks.
         """
         start = time.perf_counter()
-        check_task_type(self.calibration, task_type)
-        if not isinstance(question, str) or not question.strip():
-            raise CheckInputError("question is empty")
-        if samples < 0:
-            raise CheckInputError(f"samples must be >= 0, got {samples}")
-        img = _image(image)
+        img = check_inputs(self.calibration, image, question, task_type, samples)
         prep = prepare(self.loaded, img, question)
         max_new = int(self.calibration.generation.get("max_new_tokens") or 8)
         try:

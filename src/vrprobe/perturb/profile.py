@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from vrprobe.capture.engine import CaptureRequest, generate_with_capture
+from vrprobe.config import PROFILE_FILE
 from vrprobe.perturb import registry
 from vrprobe.signals.grounding import patch_evidence_scores
 
 PROFILE_SAMPLES = registry.PROFILE_SAMPLES
 TOP_FRACTION = registry.PROFILE_TOP_FRACTION
-FILE = Path("perturb") / "highlight_profile.json"
+FILE = PROFILE_FILE
 
 
 class ProfileError(ValueError):
