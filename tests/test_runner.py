@@ -4,9 +4,7 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import write_task
+from tests.killing import finish, launch, sigkill, vrprobe
 from vrprobe.config import RunConfig
 from vrprobe.runner import execute, plan_run
 
@@ -99,7 +98,7 @@ def test_retry_errors_recomputes_only_errors(tiny_model_dir, tmp_path):
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vrprobe.cli", "run", "--no-progress", "--no-report", *args]
+    return vrprobe("run", "--no-progress", "--no-report", *args)
 
 
 def test_killed_runs_resume_to_the_uninterrupted_records(tiny_model_dir, tmp_path):
@@ -111,25 +110,23 @@ def test_killed_runs_resume_to_the_uninterrupted_records(tiny_model_dir, tmp_pat
     manifest = write_task(tmp_path / "t", rows, images)
     common = ["--model", str(tiny_model_dir), "--task", str(manifest), "--max-new-tokens", "4"]
     reference = tmp_path / "reference"
-    subprocess.run(_cli(*common, "--out", str(reference)), check=True, capture_output=True)
+    finish(_cli(*common, "--out", str(reference)))
 
     out = tmp_path / "killed"
     args = _cli(*common, "--out", str(out), "--flush-every", "5")
     rng = random.Random(7)
     for _ in range(3):
         before = len(raw_rows(out)) if out.exists() else 0
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = launch(args)
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
             if out.exists() and len(raw_rows(out)) > before:
                 break  # mid-run: at least one new shard landed
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 0.4))
-        assert proc.poll() is None, "the run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        assert sigkill(proc), "the run finished before it could be killed"
         assert 0 < len(raw_rows(out)) < 120
-    subprocess.run(args, check=True, capture_output=True)
+    finish(args)
 
     got, want = raw_rows(out), raw_rows(reference)
     assert len(got) == len({r["item_key"] for r in got}) == 120
