@@ -43,10 +43,15 @@ class LogitStats(StoppingCriteria):
         self.n_chosen = 0
 
     def hook(self, module: object, args: tuple, output: object) -> None:
-        """Forward hook: entropy of the last position's raw next-token distribution."""
+        """Forward hook: entropy of the last position's raw next-token distribution (NaN when
+        the logits hold a NaN or +inf; -inf logits are masked tokens and add 0)."""
         logits = output.logits if hasattr(output, "logits") else output[0]  # type: ignore[index]
         logp = torch.log_softmax(logits[0, -1].float(), dim=-1)
-        self.entropy[self._step()] = -(logp.exp() * logp).nansum()
+        # nansum drops the 0·(-inf) = NaN terms of masked (-inf) logits; a NaN or +inf logit
+        # (an overflowed forward: every logp is then NaN) gives entropy NaN, not the "fully
+        # confident" 0 the nansum alone would report.
+        ent = -(logp.exp() * logp).nansum()
+        self.entropy[self._step()] = torch.where(logp.isnan().any(), torch.nan, ent)
         self._logp = logp
         self.n_logits += 1
 

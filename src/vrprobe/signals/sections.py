@@ -25,12 +25,15 @@ def column_mass(image_attention: ArrayLike, idx: ArrayLike) -> np.ndarray:
 def safe_ratio(num: ArrayLike, den: ArrayLike) -> np.ndarray:
     """num / den with NaN where den is 0 (e.g. evidence overlap with no visual mass).
 
-    >>> safe_ratio([1.0, 1.0], [2.0, 0.0]).tolist()
-    [0.5, nan]
+    Also NaN (without a RuntimeWarning) where either side is NaN or ±inf: a broken share
+    never becomes a finite ratio such as x / inf = 0.
+
+    >>> safe_ratio([1.0, 1.0, 1.0], [2.0, 0.0, np.inf]).tolist()
+    [0.5, nan, nan]
     """
     n, d = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     out = np.full(np.broadcast(n, d).shape, np.nan)
-    np.divide(n, d, out=out, where=d != 0)
+    np.divide(n, d, out=out, where=(d != 0) & np.isfinite(d) & np.isfinite(n))
     return out
 
 

@@ -4,6 +4,11 @@ Token entropies come from the full-vocabulary logits at generation time (capture
 never re-derived from a top-k list. The answer span is located in the decoded text: the part
 after a think block, the content of `\\boxed{}`, what follows "Answer:", or the whole reply
 when it is short (SPEC §2, "Entropies").
+
+A healthy capture gives finite per-token values (entropy in [0, ln V], log-probability < 0 and
+finite, since a sampled token never has probability exactly 0); a NaN or ±inf token value means
+a broken forward, so every summary that reads it is NaN (no RuntimeWarning), never ±inf or a
+number, and the analysis leaves that reply out of the signal.
 """
 
 from __future__ import annotations
@@ -23,13 +28,18 @@ def _finite(values: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _reduce(values: np.ndarray, how) -> float:
+    """``how(values)`` as a float, NaN if any value is NaN or ±inf (see module doc)."""
+    return float(how(values)) if np.isfinite(values).all() else float("nan")
+
+
 def full_response_entropy(step_entropy: ArrayLike) -> float:
     """Mean token entropy (nats) over every generated token.
 
     >>> full_response_entropy([0.0, 1.0, 2.0])
     1.0
     """
-    return float(np.mean(_finite(step_entropy, "step_entropy")))
+    return _reduce(_finite(step_entropy, "step_entropy"), np.mean)
 
 
 def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> float:
@@ -42,7 +52,7 @@ def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> floa
     mask = np.asarray(answer_mask, dtype=bool).reshape(-1)
     if mask.shape != ent.shape:
         raise ValueError(f"answer_mask has {mask.size} entries for {ent.size} tokens")
-    return float(ent[mask].mean()) if mask.any() else float("nan")
+    return _reduce(ent[mask], np.mean) if mask.any() else float("nan")
 
 
 def mean_logprob(step_logprob: ArrayLike) -> float:
@@ -51,7 +61,7 @@ def mean_logprob(step_logprob: ArrayLike) -> float:
     >>> round(mean_logprob(np.log([0.5, 0.25])), 4)
     -1.0397
     """
-    return float(np.mean(_finite(step_logprob, "step_logprob")))
+    return _reduce(_finite(step_logprob, "step_logprob"), np.mean)
 
 
 def perplexity(step_logprob: ArrayLike) -> float:
@@ -69,7 +79,7 @@ def max_entropy(step_entropy: ArrayLike) -> float:
     >>> max_entropy([0.1, 2.5, 0.3])
     2.5
     """
-    return float(np.max(_finite(step_entropy, "step_entropy")))
+    return _reduce(_finite(step_entropy, "step_entropy"), np.max)
 
 
 def answer_span_mask(text: str, token_offsets: ArrayLike, *, short_words: int = 6) -> np.ndarray:
