@@ -248,3 +248,22 @@ def test_atomic_failure_keeps_previous_files(tmp_path, monkeypatch):
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert after.keys() == before.keys()  # no temporary left behind
     assert after["summary.json"] == before["summary.json"]  # still the finished analysis
+
+
+def test_constant_and_rounding_level_signals_are_undefined_in_the_table(tmp_path):
+    run = make_fake_run(tmp_path / "flat", n=60)
+    table = read_shards(run / "records")
+    rows = table.to_pylist()
+    for i, row in enumerate(rows):
+        row["cluster_count"] = 3.0
+        row["spatial_entropy"] = 2.0 + (3e-15 if i % 2 else 0.0)
+    for p in (run / "records").glob("*.parquet"):
+        p.unlink()
+    write_shard(run / "records", rows)
+    s = analyze_runs([run], n_boot=5)["runs"][str(run)]
+    by = {r["signal"]: r for r in s["signals"]}
+    assert by["cluster_count"]["auroc"] is None
+    assert by["cluster_count"]["reason"] == "constant signal"
+    assert by["spatial_entropy"]["auroc"] is None
+    assert by["spatial_entropy"]["reason"].startswith("constant signal (spread at rounding")
+    assert by["full_entropy"]["auroc"] is not None  # the other signals are unaffected

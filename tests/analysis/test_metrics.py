@@ -135,6 +135,7 @@ UNDEFINED = [
     ([0.3], [1], "fewer than 2"),
     ([], [], "fewer than 2"),
     ([2.0, 2.0, 2.0], [0, 1, 1], "constant signal"),
+    ([1.0, 1.0 + 2e-16, 1.0 - 1e-16, 1.0], [0, 1, 1, 0], "constant signal (spread at rounding"),
     ([0.1, np.nan, 0.5], [0, 1, 1], "non-finite values in signal"),
     ([0.1, np.inf, 0.5], [0, 1, 1], "non-finite values in signal"),
     ([0.1, 0.2, 0.5], [0, np.nan, 1], "non-finite values in labels"),

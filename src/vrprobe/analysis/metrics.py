@@ -91,6 +91,11 @@ def check_binary(correct: ArrayLike, n: int) -> np.ndarray:
     return y
 
 
+#: relative spread below which a signal counts as constant: far under float32 resolution
+#: (1e-7), where scipy's point-biserial warns of a nearly constant input
+ROUNDING = 1e-12
+
+
 def undefined_reason(signal: np.ndarray, y: np.ndarray, min_n: int = 2) -> str | None:
     """Why (signal, labels) admit no statistic, or None; ``signal`` is (n,) or (n, k).
 
@@ -107,8 +112,12 @@ def undefined_reason(signal: np.ndarray, y: np.ndarray, min_n: int = 2) -> str |
         return "non-finite values in labels"
     if y.min() == y.max():
         return f"single class (every label is {int(y[0])})"
-    if np.all(np.ptp(signal.reshape(n, -1), axis=0) == 0):
+    cols = signal.reshape(n, -1)
+    spread, scale = np.ptp(cols, axis=0), np.abs(cols).max(axis=0)
+    if np.all(spread == 0):
         return "constant signal"
+    if np.all(spread <= ROUNDING * scale):  # ranks of rounding noise are not a signal
+        return "constant signal (spread at rounding level)"
     return None
 
 
