@@ -15,6 +15,7 @@ import numpy as np
 from vrprobe.capture.engine import CaptureResult
 from vrprobe.models.layout import ImageLayout
 from vrprobe.signals import sections, spatial, steps, uncertainty
+from vrprobe.signals._arrays import nanmean
 from vrprobe.signals.grounding import patch_evidence_scores, sink_tokens
 from vrprobe.signals.layers import top_layers
 
@@ -45,6 +46,8 @@ def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any
     that see the image (None when fewer than two do). An empty capture raises before this.
     """
     grid, rc = _grid(layout)
+    if not np.isfinite(result.image_attention).all():
+        raise ValueError("the captured image attention holds NaN or inf (a broken forward)")
     maps = sections.grid_maps(result.image_attention, rc, grid).reshape(-1, *grid)
     seen = maps.sum(axis=(1, 2)) > 0
     if not seen.any():
@@ -92,7 +95,7 @@ def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str,
     cols: dict[str, Any] = {
         "vam": float(vam.mean()),
         "vam_top_half": float(vam[:, deep].mean()),
-        "vam_sink_robust": float(np.nanmean(robust)) if np.isfinite(robust).any() else None,
+        "vam_sink_robust": float(nanmean(robust)) if np.isfinite(robust).any() else None,
         "n_sink_tokens": len(sinks),
         "layer_vam": vam.mean(axis=0),
         "step_vam": vam.mean(axis=1),
@@ -145,15 +148,15 @@ def evidence_columns(
         else np.full(em.shape[1], np.nan)
     )
     step_em = em.mean(axis=1)
-    ev_deep, non_deep = float(np.nanmean(rapt_ev[deep])), float(np.nanmean(rapt_non[deep]))
+    ev_deep, non_deep = float(nanmean(rapt_ev[deep])), float(nanmean(rapt_non[deep]))
     return {
         "evidence_cells": ev.tolist(),
         "evidence_mass": float(em.mean()),
-        "evidence_overlap": float(np.nanmean(overlap)),
-        "evidence_overlap_late": float(np.nanmean(overlap[-late:])),
+        "evidence_overlap": float(nanmean(overlap)),
+        "evidence_overlap_late": float(nanmean(overlap[-late:])),
         **_reasoning_axis(step_em, step_ids),
         "layer_evidence_mass": em.mean(axis=0),
-        "layer_evidence_overlap": np.nanmean(overlap, axis=0),
+        "layer_evidence_overlap": nanmean(overlap, axis=0),
         "step_evidence_mass": step_em,
         "step_layer_evidence_mass": em,
         "layer_rapt_evidence": rapt_ev,
@@ -161,7 +164,7 @@ def evidence_columns(
         "layer_evidence_auroc": np.array([s.auroc for s in scores]),
         "layer_evidence_auprc": np.array([s.auprc for s in scores]),
         "layer_evidence_ndcg": np.array([s.ndcg for s in scores]),
-        "evidence_auroc_deep": float(np.nanmean([scores[i].auroc for i in deep])),
+        "evidence_auroc_deep": float(nanmean([scores[i].auroc for i in deep])),
         "rapt_evidence_deep": ev_deep,
         "rapt_nonevidence_deep": non_deep,
         "seeing_not_believing": bool(not correct and ev_deep > non_deep),

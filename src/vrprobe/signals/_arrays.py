@@ -6,6 +6,8 @@ instead of silently producing uniform maps or zero correlations from a broken ca
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -65,3 +67,15 @@ def scalar_or_array(x: np.ndarray) -> float | np.ndarray:
     2.0
     """
     return float(x) if np.ndim(x) == 0 else x
+
+
+def nanmean(a: ArrayLike, axis: int | None = None) -> np.ndarray | float:
+    """``np.nanmean`` whose all-NaN slices are NaN without a RuntimeWarning (an undefined value
+    is a documented outcome here, e.g. evidence overlap where the image gets no attention).
+
+    >>> float(nanmean([np.nan, np.nan])), nanmean([[1.0, np.nan], [3.0, np.nan]], axis=0).tolist()
+    (nan, [2.0, nan])
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(a, dtype=np.float64), axis=axis)

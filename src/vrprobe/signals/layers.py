@@ -7,10 +7,11 @@ attention best ranks evidence patches, chosen once per model on a profiling set.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from vrprobe.signals._arrays import nanmean
 
 
 def select_evidence_layers(auroc_per_layer: ArrayLike, *, fraction: float = 0.1) -> np.ndarray:
@@ -25,9 +26,7 @@ def select_evidence_layers(auroc_per_layer: ArrayLike, *, fraction: float = 0.1)
     """
     a = np.asarray(auroc_per_layer, dtype=np.float64)
     if a.ndim == 2:
-        with warnings.catch_warnings():  # all-NaN layers stay NaN without a warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            a = np.nanmean(a, axis=0)
+        a = nanmean(a, axis=0)  # all-NaN layers stay NaN
     if a.ndim != 1 or a.size == 0 or np.isnan(a).all():
         raise ValueError("auroc_per_layer must be (layers,) or (samples, layers) with some values")
     n = max(1, math.ceil(round(fraction * a.size, 9)))

@@ -9,11 +9,11 @@ On this axis NaN values (e.g. evidence overlap where VAM is 0) are ignored by th
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from vrprobe.signals._arrays import nanmean
 from vrprobe.signals.segment import Segmentation, segment_steps
 
 __all__ = [
@@ -35,12 +35,6 @@ def _curve(x: ArrayLike, name: str) -> np.ndarray:
     return a
 
 
-def _nanmean(a: np.ndarray, axis: int | None = None) -> np.ndarray:
-    with warnings.catch_warnings():  # all-NaN slices give NaN, documented
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(a, axis=axis)
-
-
 def collapse_ratio(em_per_token: ArrayLike, *, head: float = 0.2, tail: float = 0.2) -> float:
     """Evidence collapse `1 - mean(EM over last 20% of tokens) / mean(EM over first 20%)`.
 
@@ -53,8 +47,8 @@ def collapse_ratio(em_per_token: ArrayLike, *, head: float = 0.2, tail: float = 
     """
     em = _curve(em_per_token, "em_per_token")
     n = em.size
-    first = float(_nanmean(em[: max(1, math.ceil(round(head * n, 9)))]))
-    last = float(_nanmean(em[-max(1, math.ceil(round(tail * n, 9))) :]))
+    first = float(nanmean(em[: max(1, math.ceil(round(head * n, 9)))]))
+    last = float(nanmean(em[-max(1, math.ceil(round(tail * n, 9))) :]))
     if not first > 0:
         return math.nan
     return 1.0 - last / first
@@ -117,5 +111,5 @@ def per_step_mean(
     for s in range(n_steps):
         sel = ids == s
         if sel.any():
-            out[s] = _nanmean(v[sel], axis=0)
+            out[s] = nanmean(v[sel], axis=0)
     return out
