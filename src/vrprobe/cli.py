@@ -123,7 +123,7 @@ def run(
     executor: Annotated[str, typer.Option(help="serial | ray")] = "serial",
     workers: Annotated[
         int | None, typer.Option(help="Ray actors (default: fill the cluster)", min=1)
-    ] = (None),
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = (
         None
     ),

@@ -40,15 +40,16 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Answer QUESTION about IMAGE; print the answer, its risk and the veto decision."""
-    from vrprobe.models.loading import ModelLoadError
+    from vrprobe.models.loading import ModelLoadError, load_model
     from vrprobe.monitor import CalibrationNotFound, CheckInputError, Monitor, UnknownTaskType
     from vrprobe.monitor.files import load_calibration
     from vrprobe.monitor.monitor import check_inputs
 
     folder = _calibration_dir(calibration, model)
     try:
-        picture = check_inputs(load_calibration(folder), image, question, task_type, samples)
-        monitor = Monitor.load(folder, model=model)
+        cal = load_calibration(folder)  # read once: the inputs are checked before loading
+        picture = check_inputs(cal, image, question, task_type, samples)
+        monitor = Monitor(cal, load_model(model))
         result = monitor.check(picture, question, task_type, samples=samples)
     except (
         CalibrationNotFound,

@@ -30,7 +30,6 @@ NON_SEMANTIC_FIELDS = frozenset(
 )
 PerturbName = Annotated[str, AfterValidator(perturb_registry.check_name)]
 DEVICE = re.compile(r"cpu|mps|(cuda|xpu)(:\d+)?")
-PROFILE_FILE = Path("perturb") / "highlight_profile.json"  # where a run keeps its profile
 
 
 class RunConfig(BaseModel):
@@ -91,11 +90,11 @@ class RunConfig(BaseModel):
     def _check_profile(cls, value: Path | None) -> Path | None:
         if value is None:
             return value
-        path = Path(value) / PROFILE_FILE if Path(value).is_dir() else Path(value)
+        path = perturb_registry.profile_file(value)
         if not path.is_file():
             raise ValueError(
-                f"no highlight profile at {path} (give a run folder holding {PROFILE_FILE} "
-                "or the JSON file itself)"
+                f"no highlight profile at {path} (give a run folder holding "
+                f"{perturb_registry.PROFILE_FILE} or the JSON file itself)"
             )
         return value
 
@@ -132,6 +131,6 @@ def format_validation_error(exc: ValidationError) -> str:
     for err, loc in zip(errors, locs, strict=True):
         if any(other[: len(loc)] == loc and other != loc for other in locs):
             continue  # a container's error that only repeats its element's (e.g. perturb.0)
-        where = ".".join(str(p) for p in err["loc"]) or "config"
+        where = ".".join(loc) or "config"
         lines.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from vrprobe.capture.engine import CaptureRequest, generate_with_capture
-from vrprobe.config import PROFILE_FILE
 from vrprobe.perturb import registry
 from vrprobe.signals.grounding import patch_evidence_scores
 
 PROFILE_SAMPLES = registry.PROFILE_SAMPLES
 TOP_FRACTION = registry.PROFILE_TOP_FRACTION
-FILE = PROFILE_FILE
+FILE = registry.PROFILE_FILE
+profile_file = registry.profile_file
 
 
 class ProfileError(ValueError):
@@ -50,12 +50,6 @@ def select_layers(mean_auroc: np.ndarray, fraction: float = TOP_FRACTION) -> lis
     k = max(1, math.ceil(fraction * a.size - 1e-9))
     order = np.argsort(-np.where(np.isfinite(a), a, -np.inf), kind="stable")
     return sorted(int(i) for i in order[:k])
-
-
-def profile_file(source: Path) -> Path:
-    """A profile path from a run folder or a JSON file."""
-    source = Path(source)
-    return source / FILE if source.is_dir() else source
 
 
 @contextmanager

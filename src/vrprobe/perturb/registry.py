@@ -9,6 +9,8 @@ perturbation metric compares with it. This module imports no torch (configs vali
 
 from __future__ import annotations
 
+from pathlib import Path
+
 BLUR_KERNELS: tuple[int, ...] = (1, 5, 9, 15, 21, 31, 45, 61)
 MASK_MECHANISMS: tuple[str, ...] = ("pixels", "embed", "keys")
 MASK_FRACTION = 0.3
@@ -17,6 +19,7 @@ HIGHLIGHT_LAMBDA = 10.0  # denoise: a cell above lambda x its neighbours' max is
 HIGHLIGHT_SIGMA = 0.5  # smoothing: <= 1 relative to the shorter side, > 1 pixels
 PROFILE_SAMPLES = 100  # samples with boxes the highlight layers are profiled on
 PROFILE_TOP_FRACTION = 0.1  # share of layers kept (ceil, at least one)
+PROFILE_FILE = Path("perturb") / "highlight_profile.json"  # where a run keeps its profile
 HIGHLIGHT_VARIANTS: tuple[str, ...] = (
     "highlight",
     "highlight-no-denoise",
@@ -148,3 +151,13 @@ def parameters(names: tuple[str, ...]) -> dict:
             "top_fraction": PROFILE_TOP_FRACTION,
         }
     return out
+
+
+def profile_file(source: Path) -> Path:
+    """A highlight profile's path from a run folder or a JSON file (``--highlight-profile``).
+
+    >>> profile_file(Path("no/such.json")).as_posix()
+    'no/such.json'
+    """
+    source = Path(source)
+    return source / PROFILE_FILE if source.is_dir() else source
