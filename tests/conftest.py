@@ -50,3 +50,14 @@ def small_task(tmp_path) -> Path:
         for i in range(6)
     ]
     return write_task(tmp_path / "task", rows, images)
+
+
+@pytest.fixture()
+def manifest_only_run(tmp_path) -> Path:
+    """A run folder with a manifest only (demo model, shapes, 2 samples; no records): enough
+    for the commands that must refuse bad flags before reading records or loading a model."""
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "demo", "task": "shapes", "limit": 2}
+    (run / "manifest.json").write_text(json.dumps({"config": config, "fingerprint": "f"}))
+    return run

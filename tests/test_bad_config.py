@@ -7,7 +7,6 @@ model loader replaced by one that raises, so a row whose check comes after loadi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -193,16 +192,6 @@ def test_check(args, expected, image, tmp_path):
     invoke(["check", *fill(args)], fill(expected))
 
 
-@pytest.fixture()
-def run_dir(tmp_path) -> Path:
-    """A run folder with a manifest only (demo model, shapes, 2 samples; no records)."""
-    run = tmp_path / "run"
-    run.mkdir()
-    config = {"model": "demo", "task": "shapes", "limit": 2}
-    (run / "manifest.json").write_text(json.dumps({"config": config, "fingerprint": "f"}))
-    return run
-
-
 # tests/interventions/test_flags.py has the range checks; these are the parse errors
 INTERVENE_CASES = [
     ([], ["Missing option '--kind'"]),
@@ -222,6 +211,6 @@ INTERVENE_CASES = [
     INTERVENE_CASES,
     ids=[" ".join(c[0]) or "no kind" for c in INTERVENE_CASES],
 )
-def test_intervene(args, expected, run_dir):
-    invoke(["intervene", str(run_dir), *args], expected)
-    assert not (run_dir / "interventions").exists()
+def test_intervene(args, expected, manifest_only_run):
+    invoke(["intervene", str(manifest_only_run), *args], expected)
+    assert not (manifest_only_run / "interventions").exists()

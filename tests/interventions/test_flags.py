@@ -3,8 +3,6 @@ before any model loads (the loader is replaced by one that fails the test if cal
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from typer.testing import CliRunner
 
@@ -28,16 +26,6 @@ def no_loading(monkeypatch):
     return calls
 
 
-@pytest.fixture()
-def run_dir(tmp_path):
-    """A run folder with a manifest only (demo model, shapes, 2 samples; no records)."""
-    run = tmp_path / "run"
-    run.mkdir()
-    config = {"model": "demo", "task": "shapes", "limit": 2}
-    (run / "manifest.json").write_text(json.dumps({"config": config, "fingerprint": "f"}))
-    return run
-
-
 CASES = [
     (["--kind", "neurons"], ["'neurons'", "allowed: dims, heads, replace, patch"]),
     (["--kind", "dims", "--layer", f"{L + 5}"], [f"--layer {L + 5} out of range", f"0..{L - 1}"]),
@@ -54,21 +42,24 @@ CASES = [
 
 
 @pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])
-def test_bad_flag_fails_before_loading(run_dir, no_loading, args, expected):
-    result = CliRunner().invoke(app, ["intervene", str(run_dir), *args])
+def test_bad_flag_fails_before_loading(manifest_only_run, no_loading, args, expected):
+    result = CliRunner().invoke(app, ["intervene", str(manifest_only_run), *args])
     assert result.exit_code == 2, result.output + repr(result.exception)
     for text in expected:
         assert text in result.output
-    assert not no_loading and not (run_dir / "interventions").exists()
+    assert not no_loading and not (manifest_only_run / "interventions").exists()
 
 
-def test_donor_of_another_architecture_and_missing_run(run_dir, no_loading, tiny_model_dir):
+def test_donor_of_another_architecture_and_missing_run(
+    manifest_only_run, no_loading, tiny_model_dir
+):
     result = CliRunner().invoke(
-        app, ["intervene", str(run_dir), "--kind", "replace", "--donor", str(tiny_model_dir)]
+        app,
+        ["intervene", str(manifest_only_run), "--kind", "replace", "--donor", str(tiny_model_dir)],
     )
     assert result.exit_code == 2
     assert "mismatched architecture" in result.output and "num_hidden_layers is 2" in result.output
-    missing = run_dir.parent / "nope"
+    missing = manifest_only_run.parent / "nope"
     result = CliRunner().invoke(app, ["intervene", str(missing), "--kind", "heads"])
     assert result.exit_code == 2 and f"{missing} is not a run folder" in result.output
     assert not no_loading
