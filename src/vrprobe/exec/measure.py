@@ -85,18 +85,15 @@ def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any
     }
 
 
-def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str, int]) -> dict:
-    """Visual attention mass per step and layer, its sink-robust variant, RAPT per section."""
+def attention_mass_columns(
+    result: CaptureResult, prompt_len: int, n_sections: dict[str, int]
+) -> dict[str, Any]:
+    """Visual attention mass per step and layer and RAPT per section (cheap: no sink search)."""
     vam = result.section_shares["image"].astype(np.float64)  # (T, L)
-    n_layers = vam.shape[1]
-    deep = top_layers(n_layers)
-    sinks = sink_tokens(result.image_attention[0], np.arange(result.image_attention.shape[-1]))
-    robust = sections.sink_robust_mass(vam, result.image_attention, sinks)
+    deep = top_layers(vam.shape[1])
     cols: dict[str, Any] = {
         "vam": float(vam.mean()),
         "vam_top_half": float(vam[:, deep].mean()),
-        "vam_sink_robust": float(nanmean(robust)) if np.isfinite(robust).any() else None,
-        "n_sink_tokens": len(sinks),
         "layer_vam": vam.mean(axis=0),
         "step_vam": vam.mean(axis=1),
         "step_layer_vam": vam,
@@ -105,6 +102,24 @@ def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str,
         share = result.section_shares[name][0]
         cols[f"layer_rapt_{name}"] = sections.rapt_from_share(share, size, 1.0, prompt_len)
     return cols
+
+
+def sink_columns(result: CaptureResult) -> dict[str, Any]:
+    """The visual mass with attention-sink image tokens left out, and how many sinks."""
+    vam = result.section_shares["image"].astype(np.float64)
+    sinks = sink_tokens(result.image_attention[0], np.arange(result.image_attention.shape[-1]))
+    robust = sections.sink_robust_mass(vam, result.image_attention, sinks)
+    return {
+        "vam_sink_robust": float(nanmean(robust)) if np.isfinite(robust).any() else None,
+        "n_sink_tokens": len(sinks),
+    }
+
+
+def visual_columns(result: CaptureResult, prompt_len: int, n_sections: dict[str, int]) -> dict:
+    """Visual attention mass per step and layer, its sink-robust variant, RAPT per section."""
+    mass = attention_mass_columns(result, prompt_len, n_sections)
+    head = {k: mass.pop(k) for k in ("vam", "vam_top_half")}
+    return {**head, **sink_columns(result), **mass}
 
 
 def reasoning_steps(text: str, offsets: np.ndarray) -> np.ndarray:
@@ -171,24 +186,39 @@ def evidence_columns(
     }
 
 
-def uncertainty_columns(
-    result: CaptureResult, text: str, offsets: np.ndarray, step_ids: np.ndarray
-) -> dict[str, Any]:
-    """Full-response and answer-span entropy, chosen-token confidence (SPEC §2)."""
+def entropy_columns(result: CaptureResult) -> dict[str, Any]:
+    """Full-response entropy and chosen-token confidence (SPEC §2); needs no decoded text."""
     ent, lp = result.token_entropy.astype(np.float64), result.token_logprob.astype(np.float64)
-    mask = uncertainty.answer_span_mask(text, offsets)
-    answer = uncertainty.answer_span_entropy(ent, mask)
     return {
         "full_entropy": uncertainty.full_response_entropy(ent),
-        "answer_entropy": None if math.isnan(answer) else answer,
         "mean_logprob": uncertainty.mean_logprob(lp),
         "perplexity": uncertainty.perplexity(lp),
         "max_entropy": uncertainty.max_entropy(ent),
         "step_entropy": ent,
         "step_logprob": lp,
+    }
+
+
+def answer_span_columns(
+    result: CaptureResult, text: str, offsets: np.ndarray, step_ids: np.ndarray
+) -> dict[str, Any]:
+    """Answer-span entropy (SPEC §2) and which tokens are the answer / which reasoning step."""
+    mask = uncertainty.answer_span_mask(text, offsets)
+    answer = uncertainty.answer_span_entropy(result.token_entropy.astype(np.float64), mask)
+    return {
+        "answer_entropy": None if math.isnan(answer) else answer,
         "step_is_answer": mask.tolist(),
         "step_reasoning_id": step_ids.tolist(),
     }
+
+
+def uncertainty_columns(
+    result: CaptureResult, text: str, offsets: np.ndarray, step_ids: np.ndarray
+) -> dict[str, Any]:
+    """Full-response and answer-span entropy, chosen-token confidence (SPEC §2)."""
+    full, span = entropy_columns(result), answer_span_columns(result, text, offsets, step_ids)
+    head = {"full_entropy": full.pop("full_entropy"), "answer_entropy": span.pop("answer_entropy")}
+    return {**head, **full, **span}
 
 
 def token_offsets(tokenizer: Any, token_ids: np.ndarray) -> tuple[str, np.ndarray]:

@@ -35,7 +35,7 @@ from vrprobe.models.prepare import Prepared, prepare
 from vrprobe.monitor.calibration import Calibration, fit_calibration
 from vrprobe.monitor.decide import check_task_type, decide
 from vrprobe.monitor.files import load_calibration, save_calibration
-from vrprobe.monitor.result import CheckResult
+from vrprobe.monitor.result import CheckResult, LazySignals
 from vrprobe.signals import sections, spatial
 from vrprobe.signals.consistency import consistency_signals
 from vrprobe.tasks.base import SampleError
@@ -178,17 +178,34 @@ class Monitor:
             replies = [loaded.decode(t) for t in tokens]
         return result, replies
 
-    def _signals(self, prep: Prepared, result: CaptureResult, text: str, offsets: np.ndarray):
-        steps = measure.reasoning_steps(text, offsets)
+    def _signal_groups(
+        self, prep: Prepared, result: CaptureResult, text: str, replies: list[str], *parse: Any
+    ) -> list[Any]:
+        """The raw signals as groups for :class:`LazySignals`, cheapest first: the verdict's
+        usual inputs (entropy, log-prob, visual mass) come before the sink search, the answer
+        span (token offsets, reasoning steps) and the spatial maps."""
         sizes = {name: len(pos) for name, pos in prep.sections.items()}
-        cols = {
-            **measure.uncertainty_columns(result, text, offsets, steps),
-            **measure.visual_columns(result, prep.prompt_len, sizes),
-        }
+        tokenizer, tokens = self.loaded.processor.tokenizer, result.new_tokens
+
+        def span() -> dict[str, Any]:
+            offsets = measure.token_offsets(tokenizer, tokens)[1]
+            steps = measure.reasoning_steps(text, offsets)
+            return measure.answer_span_columns(result, text, offsets, steps)
+
+        groups: list[Any] = [
+            lambda: measure.entropy_columns(result),
+            lambda: measure.attention_mass_columns(result, prep.prompt_len, sizes),
+            lambda: measure.sink_columns(result),
+            span,
+        ]
         needed = {f for r in self.calibration.risk for f in r.features}
         if needed & set(SPATIAL):
-            cols.update(measure.spatial_columns(result, prep.layout))
-        return cols
+            groups.append(lambda: measure.spatial_columns(result, prep.layout))
+        if replies:
+            answer_kind, choices = parse
+            normalised = [extract_answer(r, answer_kind, list(choices)) or "" for r in replies]
+            groups.insert(0, consistency_signals(normalised))
+        return groups
 
     def _grid(self, prep: Prepared, result: CaptureResult) -> np.ndarray:
         grid, rc = measure._grid(prep.layout)
@@ -240,24 +257,24 @@ class Monitor:
         image: Image.Image,
         start: float,
     ) -> CheckResult:
-        """Signals, probe, verdict and evidence grid of one captured answer (no model call)."""
-        text, offsets = measure.token_offsets(self.loaded.processor.tokenizer, result.new_tokens)
-        cols: dict[str, Any] = self._signals(prep, result, text, offsets)
-        if replies:
-            normalised = [extract_answer(r, answer_kind, list(choices)) or "" for r in replies]
-            cols.update(consistency_signals(normalised))
+        """Signals, probe, verdict and evidence grid of one captured answer (no model call).
+
+        Only what the verdict reads is computed here; the other signals and the grid are
+        computed on first access (:class:`LazySignals`)."""
+        tokenizer = self.loaded.processor.tokenizer
+        text = tokenizer.decode(result.new_tokens, skip_special_tokens=True)
         probe_logit = self._probe_logit(result)
-        verdict = decide(self.calibration, cols, probe_logit, task_type, samples)
-        scalars = {k: v for k, v in cols.items() if v is None or np.isscalar(v)}
-        scalars["probe_logit"] = probe_logit
+        groups = self._signal_groups(prep, result, text, replies, answer_kind, choices)
+        signals = LazySignals([*groups, {"probe_logit": probe_logit}])
+        verdict = decide(self.calibration, signals, probe_logit, task_type, samples)
         return CheckResult(
             answer=text.strip(),
             risk=verdict.risk,
             veto=verdict.veto,
             accepted=verdict.accepted,
             task_type=task_type,
-            evidence_grid=self._grid(prep, result),
-            signals=scalars,
+            evidence_source=lambda: self._grid(prep, result),
+            signals=signals,
             samples=samples,
             risk_model_samples=verdict.risk_model_samples,
             p_error_interaction=verdict.p_error_interaction,

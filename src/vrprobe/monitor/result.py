@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,54 @@ def overlay_image(grid: np.ndarray, image: Image.Image, tile: Tile, alpha: float
     return Image.blend(image.convert("RGB"), heat, alpha)
 
 
+SignalGroup = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
+
+class LazySignals(Mapping[str, Any]):
+    """A check's raw scalar signals, each group computed on its first access.
+
+    Why: the verdict needs a few signals (the risk features, the veto's), the raw signals are
+    many (sink search, answer span, spatial maps) and cost as much as the capture itself on a
+    short answer; computing them on access keeps a check cheap without dropping any. ``groups``
+    are dicts or zero-argument callables returning dicts, in display order; arrays are dropped
+    (only scalars and None are signals). A group's error surfaces when it is first read.
+
+    >>> calls = []
+    >>> signals = LazySignals([{"a": 1.0}, lambda: calls.append("b") or {"b": 2.0, "v": [1]}])
+    >>> signals["a"], calls
+    (1.0, [])
+    >>> dict(signals), calls
+    ({'a': 1.0, 'b': 2.0}, ['b'])
+    """
+
+    def __init__(self, groups: Sequence[SignalGroup]) -> None:
+        self._groups: list[SignalGroup] = list(groups)
+
+    def _group(self, i: int) -> Mapping[str, Any]:
+        group = self._groups[i]
+        if callable(group):
+            group = self._groups[i] = {
+                k: v for k, v in group().items() if v is None or np.isscalar(v)
+            }
+        return group  # type: ignore[return-value]
+
+    def __getitem__(self, key: str) -> Any:
+        for group in self._groups:  # what is already known first
+            if not callable(group) and key in group:
+                return group[key]
+        for i, group in enumerate(self._groups):
+            if callable(group) and key in self._group(i):
+                return self._groups[i][key]  # type: ignore[index]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        for i in range(len(self._groups)):
+            yield from self._group(i)
+
+    def __len__(self) -> int:
+        return sum(len(self._group(i)) for i in range(len(self._groups)))
+
+
 @dataclass(eq=False)
 class CheckResult:
     """One checked answer.
@@ -48,9 +98,10 @@ class CheckResult:
     reason; ``accepted`` = risk within the calibration's 90%-coverage threshold and not vetoed.
     ``evidence_grid`` is the attention over the image tokens (mean over layers and generated
     steps, summing to 1) on the model's grid for the first tile, ``(rows, cols)``; ``overlay()``
-    draws it on the image. ``signals`` holds the raw signal values; ``samples`` = K sampled
-    answers behind the self-consistency signals (0 = none) and ``risk_model_samples`` the K the
-    risk model was calibrated with.
+    draws it on the image. ``signals`` holds the raw signal values (a read-only
+    :class:`LazySignals`: the signals the verdict did not need, like the grid, are computed on
+    first access); ``samples`` = K sampled answers behind the self-consistency signals (0 =
+    none) and ``risk_model_samples`` the K the risk model was calibrated with.
     """
 
     answer: str
@@ -58,8 +109,8 @@ class CheckResult:
     veto: Veto
     accepted: bool
     task_type: str
-    evidence_grid: np.ndarray
-    signals: dict[str, Any]
+    evidence_source: Callable[[], np.ndarray] = field(repr=False)
+    signals: Mapping[str, Any]
     samples: int
     risk_model_samples: int
     p_error_interaction: float | None
@@ -69,6 +120,11 @@ class CheckResult:
     tile: Tile = field(repr=False)
     sampled_answers: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+
+    @cached_property
+    def evidence_grid(self) -> np.ndarray:
+        """The evidence map on the first tile's grid (computed once, on first access)."""
+        return self.evidence_source()
 
     def overlay(self, alpha: float = 0.5) -> Image.Image:
         """The evidence map blended over the checked image (a new RGB PIL image)."""
