@@ -9,7 +9,7 @@ from PIL import Image
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from vrprobe.capture import attention, engine
+from vrprobe.capture import attention, engine, logits
 from vrprobe.capture.attention import ATTN_NAME
 from vrprobe.capture.engine import CaptureRequest, EmptyCaptureError, generate_with_capture
 from vrprobe.models.tiny import tiny_llava
@@ -102,9 +102,17 @@ def test_per_head(case):
         np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
 
 
-def test_entropy_and_logprob(case):
+@pytest.mark.parametrize("block_rows", [1, 4, None], ids=["row", "4-rows", "whole"])
+def test_entropy_and_logprob(case, block_rows, monkeypatch):
+    """Against eager logits, whether the logit block is reduced every step, with a partial
+    tail (6 steps in blocks of 4) or once at the end."""
     model, inputs, ref = case
+    if block_rows is not None:
+        monkeypatch.setattr(
+            logits, "BLOCK_FLOATS", block_rows * model.config.text_config.vocab_size
+        )
     res = generate_with_capture(model, inputs, _request(model, inputs), max_new_tokens=STEPS)
+    assert len(res.new_tokens) == STEPS  # so the blocks of 4 leave a tail of 2
     for t, tok in enumerate(res.new_tokens):
         logp = torch.log_softmax(ref.logits[t][0].float(), -1)
         assert abs(res.token_entropy[t] - float(-(logp.exp() * logp).sum())) < TOL

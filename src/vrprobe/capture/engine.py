@@ -198,6 +198,7 @@ class Capture:
                 f"incomplete capture: {n} tokens, {a.row + 1} forwards, {a.calls} attention rows "
                 f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
             )
+        self.logits.finish(new_tokens)
         hidden = self.hidden.result(n) if self.hidden is not None else (None, None)
         return CaptureResult(
             new_tokens=new_tokens.cpu().numpy().astype(np.int64),

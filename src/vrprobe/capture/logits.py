@@ -2,15 +2,19 @@
 
 Why not a LogitsProcessor alone: ``generate`` appends custom processors *after* its own
 (min-new-tokens, temperature, top-k/p...), so a processor sees warped scores, not the model's
-distribution. Instead a forward hook on the model reads the raw ``logits`` of the last position
-(after any final soft-capping the model applies, before any processor) and computes, in float32,
+distribution. Instead a forward hook on the model copies the raw ``logits`` of the last position
+(after any final soft-capping the model applies, before any processor) into a float32 block of
+rows, and the block is reduced in one batched pass, in float32:
 
-- ``entropy[t] = -sum_v p_t(v) ln p_t(v)`` in nats over the full vocabulary, and keeps
-  ``log_softmax`` of that row;
+- ``entropy[t] = -sum_v p_t(v) ln p_t(v)`` in nats over the full vocabulary;
+- ``logprob[t] = ln p_t(token_t)``.
 
-and a :class:`~transformers.StoppingCriteria` that never stops, called by ``generate`` right after
-token t is appended, reads ``logprob[t] = ln p_t(token_t)`` from the kept row. Step t is the
-forward that produces generated token t (0-based). No ``output_logits`` (T x V floats) is kept.
+A :class:`~transformers.StoppingCriteria` that never stops, called by ``generate`` right after
+token t is appended, counts the tokens and reduces the block when it is full (it then knows the
+block's tokens); :meth:`LogitStats.finish` reduces the rest. Why batched: per-step reductions
+were ~8 small tensor ops a step, a tenth of a short answer's check overhead; the block is
+sized to hold at most ~16 MiB of logits (one row for huge vocabularies), so memory stays bounded.
+Step t is the forward that produces generated token t (0-based). No ``output_logits`` is kept.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable
 
 import torch
 from transformers import StoppingCriteria
+
+BLOCK_FLOATS = 1 << 22  # logits kept before a reduction: 16 MiB of float32
 
 
 class LogitStats(StoppingCriteria):
@@ -30,6 +36,7 @@ class LogitStats(StoppingCriteria):
     >>> stats.hook(None, (), Out())
     >>> bool(stats(torch.tensor([[5, 1]]), None)[0])
     False
+    >>> stats.finish(torch.tensor([1]))
     >>> round(float(stats.entropy[0]), 4), round(float(stats.logprob[0]), 4)
     (0.6931, -0.6931)
     """
@@ -37,29 +44,50 @@ class LogitStats(StoppingCriteria):
     def __init__(self, max_steps: int, step: Callable[[], int], device: torch.device | str = "cpu"):
         self.entropy = torch.zeros(max_steps, dtype=torch.float32, device=device)
         self.logprob = torch.zeros(max_steps, dtype=torch.float32, device=device)
-        self._step = step
-        self._logp: torch.Tensor | None = None
+        self._step, self._max_steps = step, max_steps
+        self._rows: torch.Tensor | None = None  # (block, vocab) raw logits of unreduced steps
+        self._start = 0  # step held by the block's row 0
+        self._false: torch.Tensor | None = None
         self.n_logits = 0
         self.n_chosen = 0
 
     def hook(self, module: object, args: tuple, output: object) -> None:
-        """Forward hook: entropy of the last position's raw next-token distribution (NaN when
-        the logits hold a NaN or +inf; -inf logits are masked tokens and add 0)."""
+        """Forward hook: keep the last position's raw next-token logits."""
         logits = output.logits if hasattr(output, "logits") else output[0]  # type: ignore[index]
-        logp = torch.log_softmax(logits[0, -1].float(), dim=-1)
-        # nansum drops the 0·(-inf) = NaN terms of masked (-inf) logits; a NaN or +inf logit
-        # (an overflowed forward: every logp is then NaN) gives entropy NaN, not the "fully
-        # confident" 0 the nansum alone would report.
-        ent = -(logp.exp() * logp).nansum()
-        self.entropy[self._step()] = torch.where(logp.isnan().any(), torch.nan, ent)
-        self._logp = logp
+        row = logits[0, -1]
+        if self._rows is None:
+            n = max(1, min(self._max_steps, BLOCK_FLOATS // max(1, row.numel())))
+            self._rows = torch.empty(n, row.numel(), dtype=torch.float32, device=row.device)
+        self._rows[self._step() - self._start].copy_(row)
         self.n_logits += 1
 
     def __call__(
         self, input_ids: torch.LongTensor, scores: object, **kwargs: object
     ) -> torch.Tensor:
-        """Stopping-criterion call after token t is appended: record its log-probability."""
-        if self._logp is not None:
-            self.logprob[self._step()] = self._logp[input_ids[0, -1]]
-            self.n_chosen += 1
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        """Stopping-criterion call after token t is appended: reduce the block once it is full."""
+        self.n_chosen += 1
+        if self._rows is not None and self.n_chosen - self._start == len(self._rows):
+            self._reduce(input_ids[0, -len(self._rows) :])
+        if self._false is None or self._false.shape[0] != input_ids.shape[0]:
+            self._false = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        return self._false
+
+    def finish(self, new_tokens: torch.Tensor) -> None:
+        """Reduce the steps still in the block; ``new_tokens`` are all generated ids (T,)."""
+        n = min(self.n_chosen, self.n_logits, len(new_tokens))
+        if self._rows is not None and n > self._start:
+            self._reduce(new_tokens[self._start : n])
+
+    def _reduce(self, tokens: torch.Tensor) -> None:
+        """Entropy and chosen log-prob of the block's first ``len(tokens)`` rows (NaN for a row
+        holding a NaN or +inf logit; -inf logits are masked tokens and add 0)."""
+        k, s = len(tokens), self._start
+        logp = torch.log_softmax(self._rows[:k], dim=-1)  # type: ignore[index]
+        # nansum drops the 0·(-inf) = NaN terms of masked (-inf) logits; a NaN or +inf logit
+        # (an overflowed forward: every logp is then NaN) gives entropy NaN, not the "fully
+        # confident" 0 the nansum alone would report.
+        ent = -(logp.exp() * logp).nansum(dim=-1)
+        self.entropy[s : s + k] = torch.where(logp.isnan().any(dim=-1), torch.nan, ent)
+        index = tokens.to(device=logp.device, dtype=torch.long)[:, None]
+        self.logprob[s : s + k] = logp.gather(1, index)[:, 0]
+        self._start = s + k
