@@ -92,8 +92,8 @@ class AttentionRecorder:
         self.sec_t = torch.from_numpy(sec).to(device)
         self.image_idx = torch.as_tensor(img, device=device)
         self.per_head, self.row_output, self.row, self.calls = per_head, row_output, -1, 0
-        # head-averaged rows of the current step, reduced for all layers at once after the last
-        self._means: list[torch.Tensor] = [torch.empty(0)] * n_layers
+        # rows of the current step, head-averaged and reduced for all layers at once after the last
+        self._rows: list[torch.Tensor] = [torch.empty(0)] * n_layers
         self.last_layer, self.device = max(layer_of.values()), torch.device(device)
 
     def advance(self, *_: object) -> None:
@@ -101,7 +101,8 @@ class AttentionRecorder:
         self.row += 1
 
     def record(self, layer: int, probs: torch.Tensor) -> None:
-        """Keep the head-averaged row of ``layer``; after the last layer, reduce the step."""
+        """Keep the row of ``layer``; after the last layer, reduce the step (one head mean,
+        one image gather and one section product for all layers)."""
         row, n_keys = self.row, self.prompt_len + self.row
         if probs.shape[-1] > n_keys:
             probs = probs[..., :n_keys]  # static cache: trailing slots are masked (zero weight)
@@ -109,12 +110,12 @@ class AttentionRecorder:
             probs = window_to_absolute(probs, n_keys)
         if probs.device != self.device:  # layers spread over devices
             probs = probs.to(self.device)
-        self._means[layer] = probs.mean(dim=(0, 1))
+        self._rows[layer] = probs
         if self.per_head:
             torch.index_select(probs[0], 1, self.image_idx, out=self.image[row, layer])
         self.calls += 1
         if layer == self.last_layer:
-            rows = torch.stack(self._means)
+            rows = torch.stack(self._rows).mean(dim=(1, 2))
             if not self.per_head:
                 torch.index_select(rows, 1, self.image_idx, out=self.image[row])
             torch.mm(rows, self.sec_t[:n_keys], out=self.shares[row])
