@@ -178,9 +178,7 @@ class Monitor:
             replies = [loaded.decode(t) for t in tokens]
         return result, replies
 
-    def _signal_groups(
-        self, prep: Prepared, result: CaptureResult, text: str, replies: list[str], *parse: Any
-    ) -> list[Any]:
+    def _signal_groups(self, prep: Prepared, result: CaptureResult, text: str) -> list[Any]:
         """The raw signals as groups for :class:`LazySignals`, cheapest first: the verdict's
         usual inputs (entropy, log-prob, visual mass) come before the sink search, the answer
         span (token offsets, reasoning steps) and the spatial maps."""
@@ -201,10 +199,6 @@ class Monitor:
         needed = {f for r in self.calibration.risk for f in r.features}
         if needed & set(SPATIAL):
             groups.append(lambda: measure.spatial_columns(result, prep.layout))
-        if replies:
-            answer_kind, choices = parse
-            normalised = [extract_answer(r, answer_kind, list(choices)) or "" for r in replies]
-            groups.insert(0, consistency_signals(normalised))
         return groups
 
     def _grid(self, prep: Prepared, result: CaptureResult) -> np.ndarray:
@@ -264,8 +258,12 @@ class Monitor:
         tokenizer = self.loaded.processor.tokenizer
         text = tokenizer.decode(result.new_tokens, skip_special_tokens=True)
         probe_logit = self._probe_logit(result)
-        groups = self._signal_groups(prep, result, text, replies, answer_kind, choices)
-        signals = LazySignals([*groups, {"probe_logit": probe_logit}])
+        consistency = []
+        if replies:
+            normalised = [extract_answer(r, answer_kind, list(choices)) or "" for r in replies]
+            consistency.append(consistency_signals(normalised))
+        groups = self._signal_groups(prep, result, text)
+        signals = LazySignals([*consistency, *groups, {"probe_logit": probe_logit}])
         verdict = decide(self.calibration, signals, probe_logit, task_type, samples)
         return CheckResult(
             answer=text.strip(),
