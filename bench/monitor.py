@@ -3,8 +3,9 @@
 Both sides do what a caller does for one question: build the inputs from (image, question),
 generate greedily, decode. The check additionally records attention rows, section shares,
 hidden states and token entropies in that same generate pass (capture engine), computes the
-signals, the probe, the risk and the veto (and the evidence grid; the overlay image is drawn
-only on request and is not timed). Answers are asserted equal.
+signals the verdict reads, the probe, the risk and the veto. The other raw signals and the
+evidence grid are computed when first read (``LazySignals``) and the overlay image only on
+request: none of those is timed. Answers are asserted equal.
 
 Models:
 - ``demo``: the bundled demo VLM with its shipped calibration; 64 image tokens, one-word
