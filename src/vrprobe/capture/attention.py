@@ -87,17 +87,22 @@ class AttentionRecorder:
         # keys x sections indicator: a prefix slice covers the keys of any step
         sec = np.zeros((prompt_len + max_rows, len(names)), dtype=np.float32)  # numpy: cheaper
         for j, name in enumerate(sections):
-            sec[_positions(sections[name], prompt_len, name), j] = 1.0
+            pos = sections[name]  # the image section is usually the image positions, checked
+            sec[img if pos is image_positions else _positions(pos, prompt_len, name), j] = 1.0
         sec[prompt_len:, -1] = 1.0
-        self.sec_t = torch.from_numpy(sec).to(device)
-        self.image_idx = torch.as_tensor(img, device=device)
-        self.per_head, self.row_output, self.row, self.calls = per_head, row_output, -1, 0
+        self.device = torch.device(device)
+        self.sec_t = torch.from_numpy(sec)
+        self.image_idx = torch.from_numpy(img)
+        if self.device.type != "cpu":
+            self.sec_t, self.image_idx = self.sec_t.to(device), self.image_idx.to(device)
+        # the row (forward) being recorded: 0 = the prefill; `advance` after each forward
+        self.per_head, self.row_output, self.row, self.calls = per_head, row_output, 0, 0
         # rows of the current step, head-averaged and reduced for all layers at once after the last
         self._rows: list[torch.Tensor] = [torch.empty(0)] * n_layers
-        self.last_layer, self.device = max(layer_of.values()), torch.device(device)
+        self.last_layer = max(layer_of.values())
 
-    def advance(self, *_: object) -> None:
-        """Forward pre-hook on the language model: a new row starts."""
+    def advance(self) -> None:
+        """A forward of the language model finished: the next row starts."""
         self.row += 1
 
     def record(self, layer: int, probs: torch.Tensor) -> None:
@@ -140,7 +145,7 @@ def window_to_absolute(probs: torch.Tensor, n_keys: int) -> torch.Tensor:
 
 
 def _positions(values: np.ndarray, prompt_len: int, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.int64).reshape(-1)
+    arr = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
     if arr.size and (arr.min() < 0 or arr.max() >= prompt_len):
         raise ValueError(f"{name}: positions must lie in [0, {prompt_len}) (the prompt)")
     return arr
@@ -173,8 +178,15 @@ def attention_row(
         key = key[:, :, :q_len]
     n_keys = key.shape[2]
     q = query if q_len == 1 else query[:, :, -1:, :]
-    q = q * (d**-0.5 if scaling is None else scaling)  # scale the small side
-    scores = torch.matmul(q.view(b, h_kv, h // h_kv, d), key.transpose(-1, -2)).view(b, h, n_keys)
+    # one batched product per KV head, scaled inside it (as eager: (q . K^T) * scale): every
+    # op counts here, this runs for every layer and step
+    scores = torch.baddbmm(
+        _zero(query),
+        q.reshape(b * h_kv, h // h_kv, d),
+        key.reshape(b * h_kv, n_keys, d).transpose(1, 2),
+        beta=0,
+        alpha=d**-0.5 if scaling is None else scaling,
+    ).view(b, h, n_keys)
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
     if attention_mask is not None:
@@ -184,6 +196,18 @@ def attention_row(
         else:
             scores = scores + row
     return torch.softmax(scores, dim=-1, dtype=torch.float32)
+
+
+_ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _zero(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim zero of ``like``'s dtype and device (``baddbmm``'s ignored input, made once)."""
+    key = (like.dtype, like.device)
+    zero = _ZEROS.get(key)
+    if zero is None:
+        zero = _ZEROS[key] = torch.zeros((), dtype=like.dtype, device=like.device)
+    return zero
 
 
 def row_output(probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -196,9 +220,10 @@ def row_output(probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     True
     """
     b, h, n_keys = probs.shape
-    h_kv = value.shape[1]
-    p = (probs if probs.dtype == value.dtype else probs.to(value.dtype)).view(b, h_kv, -1, n_keys)
-    return torch.matmul(p, value).view(b, 1, h, value.shape[-1])
+    h_kv, d = value.shape[1], value.shape[-1]
+    p = probs if probs.dtype == value.dtype else probs.to(value.dtype)
+    out = torch.bmm(p.view(b * h_kv, h // h_kv, n_keys), value.reshape(b * h_kv, n_keys, d))
+    return out.view(b, 1, h, d)
 
 
 def _plain(kwargs: dict) -> bool:

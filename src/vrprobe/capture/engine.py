@@ -71,6 +71,7 @@ def _all_configs(model: PreTrainedModel) -> dict[int, object]:
     return seen
 
 
+_IMPL = "_attn_implementation_internal"  # where a config keeps its attention implementation
 # model -> (decoder, ((config, value before, value while switched), ...)): the switch's result,
 # replayed on later captures of the same model (see `attention_switched`)
 _PLANS: WeakKeyDictionary[PreTrainedModel, tuple[torch.nn.Module, tuple]] = WeakKeyDictionary()
@@ -86,10 +87,10 @@ def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tupl
     """
     plan = _PLANS.get(model)
     if plan is not None and plan[0] is lm:
-        steps = plan[1]
-        if all(cfg._attn_implementation_internal == before for cfg, before, _ in steps):
+        steps = plan[1]  # read and written in the configs' __dict__: attribute access is slow
+        if all(vars(cfg).get(_IMPL) == before for cfg, before, _ in steps):
             for cfg, _, during in steps:
-                cfg._attn_implementation_internal = during
+                vars(cfg)[_IMPL] = during
             return [(cfg, before) for cfg, before, _ in steps]
     saved = [(c, c._attn_implementation_internal) for c in _all_configs(model).values()]
     key = next((k for k in model.config.sub_configs if getattr(model.config, k) is lm.config), None)
@@ -104,7 +105,7 @@ def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tupl
 
 def _restore(saved: list[tuple[object, object]]) -> None:
     for cfg, impl in saved:
-        cfg._attn_implementation_internal = impl  # type: ignore[attr-defined]
+        vars(cfg)[_IMPL] = impl  # a value the config held before: no validation needed
 
 
 @contextmanager
@@ -165,11 +166,7 @@ class Capture:
                 dev,
             )
             self.logits = LogitStats(max_steps, self._row, dev)
-            for hook in (
-                lm.register_forward_pre_hook(self.attn.advance),
-                self.model.register_forward_hook(self.logits.hook),
-            ):
-                stack.callback(hook.remove)
+            stack.callback(self.model.register_forward_hook(self._forward_done).remove)
             self.hidden = None
             if self.request.hidden:
                 rows = self.request.hidden_rows
@@ -185,6 +182,12 @@ class Capture:
     def _row(self) -> int:
         return self.attn.row
 
+    def _forward_done(self, module: object, args: tuple, output: object) -> None:
+        """Forward hook on the model: keep the step's logits, then start the next row (one
+        hook for both: a hooked module's call costs more than a plain one, every step)."""
+        self.logits.hook(module, args, output)
+        self.attn.advance()
+
     def result(self, new_tokens: torch.Tensor) -> CaptureResult:
         """Check completeness and convert the buffers to numpy, once."""
         n, a = int(new_tokens.shape[0]), self.attn
@@ -193,29 +196,32 @@ class Capture:
                 "no attention rows were recorded: the language model did not dispatch to the "
                 "'vrprobe' attention function (custom attention code or an unsupported family?)"
             )
-        if a.row + 1 != n or a.calls != n * self.n_layers or self.logits.n_chosen != n:
+        if a.row != n or a.calls != n * self.n_layers or self.logits.n_chosen != n:
             raise EmptyCaptureError(
-                f"incomplete capture: {n} tokens, {a.row + 1} forwards, {a.calls} attention rows "
+                f"incomplete capture: {n} tokens, {a.row} forwards, {a.calls} attention rows "
                 f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
             )
         self.logits.finish(new_tokens)
         hidden = self.hidden.result(n) if self.hidden is not None else (None, None)
+        shares = _rows(a.shares)[:n]  # (T, L, sections), split into compact copies below
         return CaptureResult(
             new_tokens=new_tokens.cpu().numpy().astype(np.int64),
-            image_attention=_np(a.image[:n]),
-            section_shares={k: _np(a.shares[:n, :, j]) for j, k in enumerate(a.names)},
-            token_entropy=_np(self.logits.entropy[:n]),
-            token_logprob=_np(self.logits.logprob[:n]),
-            hidden_prompt=None if hidden[0] is None else _np(hidden[0]),
-            hidden_last=None if hidden[1] is None else _np(hidden[1]),
+            image_attention=_rows(a.image, n),
+            section_shares={k: shares[:, :, j].copy() for j, k in enumerate(a.names)},
+            token_entropy=_rows(self.logits.entropy, n),
+            token_logprob=_rows(self.logits.logprob, n),
+            hidden_prompt=None if hidden[0] is None else _rows(hidden[0]),
+            hidden_last=None if hidden[1] is None else _rows(hidden[1]),
         )
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    """Numpy view of a whole CPU buffer; a compact copy of a partial or strided view."""
-    t = t.detach().cpu()
-    whole = t.is_contiguous() and t.numel() * t.element_size() == t.untyped_storage().nbytes()
-    return t.numpy() if whole else t.clone(memory_format=torch.contiguous_format).numpy()
+def _rows(buffer: torch.Tensor, n: int | None = None) -> np.ndarray:
+    """The first ``n`` rows (default all) of a capture buffer as numpy: a view of the whole
+    buffer, else a compact copy (a long ``max_new_tokens`` must not keep its whole buffer)."""
+    if buffer.device.type != "cpu":
+        return buffer[:n].cpu().numpy()
+    arr = buffer.detach().numpy()
+    return arr if n is None or n == len(arr) else arr[:n].copy()
 
 
 def generate_with_capture(

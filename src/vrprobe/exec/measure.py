@@ -85,15 +85,21 @@ def spatial_columns(result: CaptureResult, layout: ImageLayout) -> dict[str, Any
     }
 
 
+def visual_mass(result: CaptureResult) -> dict[str, float]:
+    """The scalar visual attention mass (SPEC §1): mean share on the image over steps and
+    layers, and over the deep layers only (the monitor's usual vision signal)."""
+    vam = result.section_shares["image"].astype(np.float64)  # (T, L)
+    deep = vam[:, top_layers(vam.shape[1])]
+    return {"vam": float(vam.mean()), "vam_top_half": float(deep.mean())}
+
+
 def attention_mass_columns(
     result: CaptureResult, prompt_len: int, n_sections: dict[str, int]
 ) -> dict[str, Any]:
     """Visual attention mass per step and layer and RAPT per section (cheap: no sink search)."""
     vam = result.section_shares["image"].astype(np.float64)  # (T, L)
-    deep = top_layers(vam.shape[1])
     cols: dict[str, Any] = {
-        "vam": float(vam.mean()),
-        "vam_top_half": float(vam[:, deep].mean()),
+        **visual_mass(result),
         "layer_vam": vam.mean(axis=0),
         "step_vam": vam.mean(axis=1),
         "step_layer_vam": vam,

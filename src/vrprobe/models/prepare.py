@@ -63,6 +63,8 @@ def prepare(loaded: LoadedModel, image: Image.Image, question: str) -> Prepared:
     layout = adapter.layout(ids, loaded.processor, loaded.model.config, image.size, inputs)
     image_pos = layout.positions
     q_pos = adapter.question_positions(loaded.processor, prompt, question, offsets, image_pos)
-    rest = np.setdiff1d(np.arange(len(ids)), np.union1d(image_pos, q_pos))
+    rest = np.ones(len(ids), dtype=bool)
+    rest[image_pos], rest[q_pos] = False, False
+    rest = np.flatnonzero(rest)  # the rest of the prompt; a mask is ~10x cheaper than setdiff1d
     sections = {"image": image_pos, "question": q_pos, "template": rest}
     return Prepared(inputs, layout, {k: v for k, v in sections.items() if len(v)})

@@ -182,7 +182,6 @@ class Monitor:
         """The raw signals as groups for :class:`LazySignals`, cheapest first: the verdict's
         usual inputs (entropy, log-prob, visual mass) come before the sink search, the answer
         span (token offsets, reasoning steps) and the spatial maps."""
-        sizes = {name: len(pos) for name, pos in prep.sections.items()}
         tokenizer, tokens = self.loaded.processor.tokenizer, result.new_tokens
 
         def span() -> dict[str, Any]:
@@ -192,7 +191,7 @@ class Monitor:
 
         groups: list[Any] = [
             lambda: measure.entropy_columns(result),
-            lambda: measure.attention_mass_columns(result, prep.prompt_len, sizes),
+            lambda: measure.visual_mass(result),  # the mass columns' other ones are arrays
             lambda: measure.sink_columns(result),
             span,
         ]
