@@ -9,7 +9,7 @@ from PIL import Image
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from vrprobe.capture import attention, engine, logits
+from vrprobe.capture import attention, engine, logits, recorder, rows
 from vrprobe.capture.attention import ATTN_NAME
 from vrprobe.capture.engine import CaptureRequest, EmptyCaptureError, generate_with_capture
 from vrprobe.models.tiny import tiny_llava
@@ -56,10 +56,36 @@ def case(request):
     return model, inputs, ref
 
 
-def test_matches_eager_attentions(case):
+def _one_layer_in_step(monkeypatch, layer=1):
+    """Layer ``layer`` takes the per-step row path, the others are queued (mixed mode)."""
+    queue = recorder.AttentionRecorder.queue
+
+    def patched(self, index, *args):
+        return False if index == layer else queue(self, index, *args)
+
+    monkeypatch.setattr(recorder.AttentionRecorder, "queue", patched)
+
+
+# queued (rows computed at the end; flushed every 4 steps, in chunks of one layer), every row
+# in its step, and a mix of both
+ROW_PATHS = ["queued", "flushed", "in-step", "mixed"]
+
+
+def _row_path(path, monkeypatch, model):
+    if path == "flushed":
+        monkeypatch.setattr(recorder, "FLUSH_STEPS", 4)
+        monkeypatch.setattr(rows, "CHUNK_FLOATS", 1)
+    if path == "mixed":
+        _one_layer_in_step(monkeypatch)
+    return {"queue_rows": path != "in-step"}
+
+
+@pytest.mark.parametrize("path", ROW_PATHS)
+def test_matches_eager_attentions(case, path, monkeypatch):
     model, inputs, ref = case
     req = _request(model, inputs)
-    res = generate_with_capture(model, inputs, req, max_new_tokens=STEPS, do_sample=False)
+    opts = _row_path(path, monkeypatch, model)
+    res = generate_with_capture(model, inputs, req, max_new_tokens=STEPS, do_sample=False, **opts)
     p = inputs["input_ids"].shape[1]
     assert res.new_tokens.tolist() == ref.sequences[0, p:].tolist()
     n_rows, n_layers = len(res.new_tokens), model.config.text_config.num_hidden_layers
@@ -90,16 +116,19 @@ def test_sdpa_output_mode(case):
     np.testing.assert_allclose(a.image_attention, b.image_attention, atol=TOL)
 
 
-def test_per_head(case):
+@pytest.mark.parametrize("path", ROW_PATHS)
+def test_per_head(case, path, monkeypatch):
     model, inputs, ref = case
     req = _request(model, inputs, per_head=True)
-    res = generate_with_capture(model, inputs, req, max_new_tokens=STEPS, do_sample=False)
+    opts = _row_path(path, monkeypatch, model)
+    res = generate_with_capture(model, inputs, req, max_new_tokens=STEPS, do_sample=False, **opts)
     heads = model.config.text_config.num_attention_heads
     assert res.image_attention.shape[2] == heads
-    for t in (0, len(res.new_tokens) - 1):
-        got = res.image_attention[t, -1]
-        want = ref.attentions[t][-1][0, :, -1][:, req.image_positions].numpy()
-        np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+    for t in range(len(res.new_tokens)):
+        for layer in range(res.image_attention.shape[1]):
+            got = res.image_attention[t, layer]
+            want = ref.attentions[t][layer][0, :, -1][:, req.image_positions].numpy()
+            np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("block_rows", [1, 4, None], ids=["row", "4-rows", "whole"])

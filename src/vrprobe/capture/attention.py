@@ -5,13 +5,14 @@ LLaVA-NeXT-7B ~18 GB); the signals only need, per generation step, the attention
 *current* query. During decoding each forward has exactly one query row, so computing
 ``softmax(q_row . K^T * scale + mask_row)`` captures everything in the same generate pass.
 
-Output: the prefill (Q > 1) always returns transformers' own ``sdpa_attention_forward``. On a
-decode step (Q == 1) the row *is* the whole attention, so by default the output is finished from
-it as eager attention does (``probs.to(dtype) @ V``) instead of calling sdpa, which would read
-the K cache a second time: decode attention is memory-bound, and that second read cost ~0.25 ms
-per layer and step at 2,304 image tokens on the bench model (~6% of a step). With
-``row_output=False`` sdpa is always called (tokens then equal plain sdpa generation bit for bit;
-with the row output they follow eager attention, within float rounding of sdpa).
+Two paths (``recorder``): a full-attention layer's calls only queue their query, the model's
+own attention (sdpa) gives the output, and the rows of many steps are computed at once later
+(``rows``). Any other layer (sliding window, static cache) gets :func:`attention_row` in its
+step; on a decode step (Q == 1) that row *is* the whole attention, so by default the output is
+finished from it as eager attention does (``probs.to(dtype) @ V``) instead of calling sdpa,
+which would read the K cache a second time. With ``row_output=False`` sdpa is always called
+(tokens then equal plain sdpa generation bit for bit; with the row output they follow eager
+attention, within float rounding of sdpa). Queued layers always give sdpa's output.
 
 :func:`register` installs :func:`vrprobe_attention_forward` under :data:`ATTN_NAME` in
 ``AttentionInterface`` and sdpa's mask builder under the same name in ``AttentionMaskInterface``
@@ -28,127 +29,17 @@ absolute positions, zero before the window) and bidirectional blocks (read from 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
-import numpy as np
 import torch
 from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
+from vrprobe.capture.recorder import _ACTIVE, AttentionRecorder, active_recorder
+
+__all__ = ["ATTN_NAME", "AttentionRecorder", "active_recorder", "attention_row", "register"]
+
 ATTN_NAME = "vrprobe"
-
-
-_ACTIVE: ContextVar[AttentionRecorder | None] = ContextVar("vrprobe_recorder", default=None)
-
-
-@contextmanager
-def active_recorder(recorder: AttentionRecorder) -> Iterator[AttentionRecorder]:
-    """Make ``recorder`` receive attention rows inside the ``with`` block (context-local)."""
-    token = _ACTIVE.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _ACTIVE.reset(token)
-
-
-class AttentionRecorder:
-    """Receives (batch, heads, keys) rows from the attention function; keeps reduced views.
-
-    Per row (one forward) and layer: the head-averaged weights (or per head) on the image
-    positions, and head-averaged sums over the named prompt sections plus "generated" (keys
-    after the prompt). Buffers are preallocated for ``max_rows`` rows on ``device``; a row's
-    reduction runs once for all layers, after the last one.
-    """
-
-    def __init__(
-        self,
-        layer_of: dict[int, int],
-        n_heads: int,
-        image_positions: np.ndarray,
-        sections: dict[str, np.ndarray],
-        per_head: bool,
-        prompt_len: int,
-        max_rows: int,
-        row_output: bool = True,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        names = [*sections, "generated"]
-        if "generated" in sections:
-            raise ValueError('section name "generated" is reserved (keys after the prompt)')
-        img = _positions(image_positions, prompt_len, "image_positions")
-        self.layer_of, self.prompt_len, self.names = layer_of, prompt_len, names
-        n_layers = len(set(layer_of.values()))
-        heads, f32 = ((n_heads,) if per_head else ()), {"dtype": torch.float32, "device": device}
-        self.image = torch.empty(max_rows, n_layers, *heads, len(img), **f32)
-        self.shares = torch.empty(max_rows, n_layers, len(names), **f32)
-        # keys x sections indicator: a prefix slice covers the keys of any step
-        sec = np.zeros((prompt_len + max_rows, len(names)), dtype=np.float32)  # numpy: cheaper
-        for j, name in enumerate(sections):
-            pos = sections[name]  # the image section is usually the image positions, checked
-            sec[img if pos is image_positions else _positions(pos, prompt_len, name), j] = 1.0
-        sec[prompt_len:, -1] = 1.0
-        self.device = torch.device(device)
-        self.sec_t = torch.from_numpy(sec)
-        self.image_idx = torch.from_numpy(img)
-        if self.device.type != "cpu":
-            self.sec_t, self.image_idx = self.sec_t.to(device), self.image_idx.to(device)
-        # the row (forward) being recorded: 0 = the prefill; `advance` after each forward
-        self.per_head, self.row_output, self.row, self.calls = per_head, row_output, 0, 0
-        # rows of the current step, head-averaged and reduced for all layers at once after the last
-        self._rows: list[torch.Tensor] = [torch.empty(0)] * n_layers
-        self.last_layer = max(layer_of.values())
-
-    def advance(self) -> None:
-        """A forward of the language model finished: the next row starts."""
-        self.row += 1
-
-    def record(self, layer: int, probs: torch.Tensor) -> None:
-        """Keep the row of ``layer``; after the last layer, reduce the step (one head mean,
-        one image gather and one section product for all layers)."""
-        row, n_keys = self.row, self.prompt_len + self.row
-        if probs.shape[-1] > n_keys:
-            probs = probs[..., :n_keys]  # static cache: trailing slots are masked (zero weight)
-        elif probs.shape[-1] < n_keys:
-            probs = window_to_absolute(probs, n_keys)
-        if probs.device != self.device:  # layers spread over devices
-            probs = probs.to(self.device)
-        self._rows[layer] = probs
-        if self.per_head:
-            torch.index_select(probs[0], 1, self.image_idx, out=self.image[row, layer])
-        self.calls += 1
-        if layer == self.last_layer:
-            rows = torch.stack(self._rows).mean(dim=(1, 2))
-            if not self.per_head:
-                torch.index_select(rows, 1, self.image_idx, out=self.image[row])
-            torch.mm(rows, self.sec_t[:n_keys], out=self.shares[row])
-
-
-def window_to_absolute(probs: torch.Tensor, n_keys: int) -> torch.Tensor:
-    """A sliding-window layer's row over its ``k`` cached keys, placed on all ``n_keys``.
-
-    A windowed cache (``DynamicSlidingWindowLayer``) hands the attention only the trailing
-    ``k`` keys, i.e. absolute positions ``n_keys - k .. n_keys - 1``; keys before the window get
-    weight 0, which is exactly what the layer attends to them.
-
-    >>> window_to_absolute(torch.tensor([[[0.25, 0.75]]]), 4).tolist()
-    [[[0.0, 0.0, 0.25, 0.75]]]
-    """
-    k = probs.shape[-1]
-    if k > n_keys:
-        raise ValueError(f"a window of {k} keys cannot lie inside {n_keys} keys")
-    full = probs.new_zeros(*probs.shape[:-1], n_keys)
-    full[..., n_keys - k :] = probs
-    return full
-
-
-def _positions(values: np.ndarray, prompt_len: int, name: str) -> np.ndarray:
-    arr = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
-    if arr.size and (arr.min() < 0 or arr.max() >= prompt_len):
-        raise ValueError(f"{name}: positions must lie in [0, {prompt_len}) (the prompt)")
-    return arr
 
 
 def attention_row(
@@ -241,16 +132,19 @@ def vrprobe_attention_forward(
     scaling: float | None = None,
     **kwargs: object,
 ) -> tuple[torch.Tensor, None]:
-    """The registered attention: record the last query row, then return sdpa's output."""
+    """The registered attention: queue or record the last query row, then return the output
+    (sdpa's, or for a row computed in a decode step, finished from that row)."""
     recorder = _ACTIVE.get()
     if recorder is not None:
         layer = recorder.layer_of.get(id(module))
         if layer is not None:
             softcap = kwargs.get("softcap")
-            probs = attention_row(query, key, attention_mask, scaling, softcap)  # type: ignore[arg-type]
-            recorder.record(layer, probs)
-            if recorder.row_output and query.shape[2] == 1 and not dropout and _plain(kwargs):
-                return row_output(probs, value), None
+            window = kwargs.get("sliding_window")
+            if not recorder.queue(layer, query, key, attention_mask, scaling, softcap, window):  # type: ignore[arg-type]
+                probs = attention_row(query, key, attention_mask, scaling, softcap)  # type: ignore[arg-type]
+                recorder.record(layer, probs)
+                if recorder.row_output and query.shape[2] == 1 and not dropout and _plain(kwargs):
+                    return row_output(probs, value), None
     if kwargs.get("softcap") is not None:  # sdpa cannot soft-cap: the family's eager kernel
         return softcap_output(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     return sdpa_attention_forward(

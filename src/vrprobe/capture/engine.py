@@ -8,9 +8,11 @@ generated token; the last generated token is never a query). Keys of row t are t
 
 Inside :class:`Capture` the language model's attention is switched to the registered "vrprobe"
 function (:func:`attention_switched`; the vision tower keeps its own) and hooks are added;
-on exit all of it is undone, so a later plain ``generate`` is unchanged. Decode-step attention
-outputs are finished from the captured row, as eager attention does (``row_output``, see
-``attention``): tokens match eager attention; pass ``row_output=False`` for sdpa's output.
+on exit all of it is undone, so a later plain ``generate`` is unchanged. Full-attention layers
+queue their queries and get their rows computed many steps at once (``queue_rows``, see
+``rows``; their outputs are sdpa's); other layers get the row in the step, and their decode
+outputs are finished from it as eager attention does (``row_output``, see ``attention``).
+``queue_rows=False`` computes every row in its step (the reference path).
 """
 
 from __future__ import annotations
@@ -139,8 +141,10 @@ class Capture:
         prompt_len: int,
         max_steps: int,
         row_output: bool = True,
+        queue_rows: bool = True,
     ) -> None:
-        self.model, self.request, self.limits = model, request, (prompt_len, max_steps, row_output)
+        self.model, self.request = model, request
+        self.limits = (prompt_len, max_steps, row_output, queue_rows)
         self._stack = ExitStack()
 
     def __enter__(self) -> Capture:
@@ -149,7 +153,7 @@ class Capture:
             layers, cfg = getattr(lm, "layers", None), lm.config
             if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
                 raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
-            prompt_len, max_steps, row_output = self.limits
+            prompt_len, max_steps, row_output, queue_rows = self.limits
             dev = lm.get_input_embeddings().weight.device
             layer_of = {id(layer.self_attn): i for i, layer in enumerate(layers)}
             self.n_layers, heads = len(layers), cfg.num_attention_heads
@@ -164,6 +168,7 @@ class Capture:
                 max_steps,
                 row_output,
                 dev,
+                queue_rows,
             )
             self.logits = LogitStats(max_steps, self._row, dev)
             stack.callback(self.model.register_forward_hook(self._forward_done).remove)
@@ -201,6 +206,7 @@ class Capture:
                 f"incomplete capture: {n} tokens, {a.row} forwards, {a.calls} attention rows "
                 f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
             )
+        a.finish()
         self.logits.finish(new_tokens)
         hidden = self.hidden.result(n) if self.hidden is not None else (None, None)
         shares = _rows(a.shares)[:n]  # (T, L, sections), split into compact copies below
@@ -232,14 +238,15 @@ def generate_with_capture(
     max_new_tokens: int,
     past_key_values: object = None,
     row_output: bool = True,
+    queue_rows: bool = True,
     **generate_kwargs: object,
 ) -> CaptureResult:
     """``model.generate(**inputs, ...)`` for one sequence, recording as it goes.
 
     ``past_key_values`` may hold the prompt minus its last token (shared prefill; then leave
-    ``pixel_values`` out of ``inputs``): row 0 is still the last prompt token. ``row_output``:
-    see the module docstring. Raises :class:`EmptyCaptureError` if the capture is empty or
-    incomplete (never returns zeros).
+    ``pixel_values`` out of ``inputs``): row 0 is still the last prompt token. ``row_output``,
+    ``queue_rows``: see the module docstring. Raises :class:`EmptyCaptureError` if the capture
+    is empty or incomplete (never returns zeros).
     """
     batch, prompt_len = (int(n) for n in inputs["input_ids"].shape)
     if batch != 1:
@@ -248,7 +255,8 @@ def generate_with_capture(
     if past_key_values is not None:
         use_cache_positions(model, past_key_values)  # M-RoPE deltas kept with the cache
         generate_kwargs["past_key_values"] = past_key_values
-    limits = {"prompt_len": prompt_len, "max_steps": max_new_tokens, "row_output": row_output}
+    limits = {"prompt_len": prompt_len, "max_steps": max_new_tokens, "row_output": row_output,
+              "queue_rows": queue_rows}  # fmt: skip
     with Capture(model, request, **limits) as cap:
         out = model.generate(
             **inputs,

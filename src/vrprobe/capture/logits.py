@@ -83,11 +83,10 @@ class LogitStats(StoppingCriteria):
         holding a NaN or +inf logit; -inf logits are masked tokens and add 0)."""
         k, s = len(tokens), self._start
         logp = torch.log_softmax(self._rows[:k], dim=-1)  # type: ignore[index]
-        # nansum drops the 0·(-inf) = NaN terms of masked (-inf) logits; a NaN or +inf logit
-        # (an overflowed forward: every logp is then NaN) gives entropy NaN, not the "fully
-        # confident" 0 the nansum alone would report.
-        ent = -(logp.exp() * logp).nansum(dim=-1)
-        self.entropy[s : s + k] = torch.where(logp.isnan().any(dim=-1), torch.nan, ent)
-        index = tokens.to(device=logp.device, dtype=torch.long)[:, None]
-        self.logprob[s : s + k] = logp.gather(1, index)[:, 0]
+        # entr(p) = -p ln p is 0 at p = 0 (a masked -inf logit) and NaN at NaN: a NaN or +inf
+        # logit (an overflowed forward: its log_softmax is NaN) gives entropy NaN, not the
+        # "fully confident" 0 a NaN-dropping sum would report.
+        self.entropy[s : s + k] = torch.special.entr(logp.exp()).sum(dim=-1)
+        index = tokens.to(device=logp.device, dtype=torch.long).view(-1, 1)
+        self.logprob[s : s + k] = logp.gather(1, index).view(-1)
         self._start = s + k
