@@ -127,3 +127,20 @@ def test_pil_bomb_warning_is_an_error_not_ignored(tmp_path, monkeypatch):
 
 def test_policy_is_set_on_pil():
     assert Image.MAX_IMAGE_PIXELS == images.MAX_IMAGE_PIXELS
+
+
+def test_pil_images_are_copied_only_when_the_policy_changes_them():
+    """An RGB PIL image without orientation is returned as is (a live check's fast path);
+    one the policy changes comes back as a new image and the caller's is left untouched."""
+    plain = Image.new("RGB", (3, 2), (10, 20, 30))
+    assert images.read_rgb(plain) is plain
+    rgba = Image.new("RGBA", (3, 2), (255, 0, 0, 0))
+    out = images.read_rgb(rgba)
+    assert out is not rgba and out.mode == "RGB" and rgba.mode == "RGBA"
+    rotated = Image.new("RGB", (3, 2))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # rotate 90: width and height swap
+    rotated.info["exif"] = exif.tobytes()
+    rotated.format = "JPEG"
+    out = images.read_rgb(rotated)
+    assert out.size == (2, 3) and rotated.size == (3, 2)

@@ -36,6 +36,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
 from vrprobe.capture.recorder import _ACTIVE, AttentionRecorder, active_recorder
+from vrprobe.capture.rows import _zero
 
 __all__ = ["ATTN_NAME", "AttentionRecorder", "active_recorder", "attention_row", "register"]
 
@@ -87,18 +88,6 @@ def attention_row(
         else:
             scores = scores + row
     return torch.softmax(scores, dim=-1, dtype=torch.float32)
-
-
-_ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
-
-
-def _zero(like: torch.Tensor) -> torch.Tensor:
-    """A 0-dim zero of ``like``'s dtype and device (``baddbmm``'s ignored input, made once)."""
-    key = (like.dtype, like.device)
-    zero = _ZEROS.get(key)
-    if zero is None:
-        zero = _ZEROS[key] = torch.zeros((), dtype=like.dtype, device=like.device)
-    return zero
 
 
 def row_output(probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

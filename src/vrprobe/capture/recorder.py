@@ -123,7 +123,9 @@ class AttentionRecorder:
                 groups.setdefault(queued.group(), []).append((layer, queued))
         for members in groups.values():
             for layers, first, probs in take_rows(members):
-                self._store(layers, first, probs.to(self.device))
+                if probs.device != self.device:
+                    probs = probs.to(self.device)
+                self._store(layers, first, probs)
 
     def _store(self, layers: list[int], first: int, probs: torch.Tensor) -> None:
         """Reduce (layers, H, t, K) probabilities of rows ``first..`` into the buffers."""

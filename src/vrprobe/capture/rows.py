@@ -50,13 +50,20 @@ def attention_rows(
     """
     b, h, t, d = queries.shape
     h_kv, k_len = key.shape[1], key.shape[2]
-    # (B, H_kv, G*T, K): the heads of one KV head and all their steps share its keys
-    scores = torch.matmul(queries.reshape(b, h_kv, (h // h_kv) * t, d), key.transpose(-1, -2))
-    scores = scores.view(b, h, t, k_len) * (d**-0.5 if scaling is None else scaling)
+    # (B*H_kv, G*T, K), scaled in the product: the heads of one KV head and all their steps
+    # share its keys
+    scores = torch.baddbmm(
+        _zero(queries),
+        queries.reshape(b * h_kv, (h // h_kv) * t, d),
+        key.reshape(b * h_kv, k_len, d).transpose(1, 2),
+        beta=0,
+        alpha=d**-0.5 if scaling is None else scaling,
+    ).view(b, h, t, k_len)
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
-    beyond = torch.ones(t, k_len, dtype=torch.bool, device=scores.device).triu_(first_keys)
-    scores = scores.masked_fill_(beyond, float("-inf"))
+    if k_len > first_keys:  # the keys of later steps: query t sees first_keys + t of them
+        later = _later_keys(t, k_len - first_keys, scores.device)
+        scores[..., first_keys:].masked_fill_(later, float("-inf"))
     for i, step, row in masks:
         view = scores[i, :, step, : row.shape[-1]]
         if row.dtype == torch.bool:
@@ -64,6 +71,31 @@ def attention_rows(
         else:
             view.add_(row)
     return torch.softmax(scores, dim=-1, dtype=torch.float32)
+
+
+SMALL_PREFILL = 1 << 16  # prefill query elements a kept view may hold alive (256 KiB fp32)
+_LATER: dict[tuple[int, int, torch.device], torch.Tensor] = {}
+_ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _later_keys(t: int, n: int, device: torch.device) -> torch.Tensor:
+    """(t, n) boolean: True where query t must not see key first_keys + j (j >= t); cached,
+    the same few shapes recur (short answers flush once, long ones every FLUSH_STEPS)."""
+    mask = _LATER.get((t, n, device))
+    if mask is None:
+        mask = torch.ones(t, n, dtype=torch.bool, device=device).triu_()
+        if len(_LATER) < 256:
+            _LATER[t, n, device] = mask
+    return mask
+
+
+def _zero(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim zero of ``like``'s dtype and device (``baddbmm``'s ignored input, made once)."""
+    key = (like.dtype, like.device)
+    zero = _ZEROS.get(key)
+    if zero is None:
+        zero = _ZEROS[key] = torch.zeros((), dtype=like.dtype, device=like.device)
+    return zero
 
 
 @dataclass
@@ -79,12 +111,16 @@ class QueuedRows:
     key: torch.Tensor | None = None  # the latest keys: every queued step's are a prefix
 
     def add(self, row: int, query: torch.Tensor, key: torch.Tensor, mask: object) -> None:
-        """Queue step ``row``'s last query (a copy when it is the end of a longer prefill)."""
+        """Queue step ``row``'s last query (of a long prefill: a copy, not a view keeping the
+        whole prefill's queries alive until the flush)."""
         if not self.queries:
             self.first_row, self.first_keys = row, key.shape[2]
         if isinstance(mask, torch.Tensor):
             self.masks.append((len(self.queries), mask[0, :, -1, : key.shape[2]]))
-        self.queries.append(query if query.shape[2] == 1 else query[:, :, -1:].clone())
+        if query.shape[2] > 1:  # a prefill: its last query; a view of a small one is kept
+            last = query[:, :, -1:]
+            query = last.clone() if query.numel() > SMALL_PREFILL else last
+        self.queries.append(query)
         self.key = key
 
     def group(self) -> tuple:

@@ -48,10 +48,14 @@ def displayed_size(img: Image.Image) -> tuple[int, int]:
     (4, 2)
     """
     w, h = img.size
+    return (h, w) if _orientation(img) in _SWAPS_AXES else (w, h)
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1 = as stored), from the header only."""
     if img.format == "PNG" and "exif" not in img.info:
-        return w, h  # PNG getexif() would decode the whole image to look past the pixel data
-    orientation = img.getexif().get(0x0112, 1)
-    return (h, w) if orientation in _SWAPS_AXES else (w, h)
+        return 1  # PNG getexif() would decode the whole image to look past the pixel data
+    return img.getexif().get(0x0112, 1)
 
 
 def check_pixels(size: tuple[int, int], limit: int | None = None) -> None:
@@ -125,9 +129,12 @@ def read_size(source: Path | IO[bytes]) -> tuple[int, int]:
 
 
 def read_rgb(source: Path | IO[bytes] | Image.Image) -> Image.Image:
-    """Decode, orient and convert an image (a path, a binary file, or a PIL image) to RGB."""
+    """Decode, orient and convert an image (a path, a binary file, or a PIL image) to RGB; a
+    PIL image that needs none of it is returned as is (never modified)."""
     if isinstance(source, Image.Image):
         check_pixels(displayed_size(source))
+        if _orientation(source) == 1 and source.mode == "RGB" and "transparency" not in source.info:
+            return source  # already what the policy gives: no copy (a live check's fast path)
         return to_rgb(ImageOps.exif_transpose(source))
     with open_image(source) as img:
         check_pixels(displayed_size(img))
