@@ -32,7 +32,7 @@ from vrprobe.exec import measure
 from vrprobe.exec.answer import check_context
 from vrprobe.models.loading import LoadedModel, load_model, model_revision
 from vrprobe.models.prepare import Prepared, prepare
-from vrprobe.monitor.calibration import Calibration, fit_calibration
+from vrprobe.monitor.calibration import PROBE, Calibration, fit_calibration
 from vrprobe.monitor.decide import check_task_type, decide
 from vrprobe.monitor.files import load_calibration, save_calibration
 from vrprobe.monitor.result import CheckResult, LazySignals
@@ -190,8 +190,9 @@ class Monitor:
             return measure.answer_span_columns(result, text, offsets, steps)
 
         groups: list[Any] = [
-            lambda: measure.entropy_columns(result),
+            lambda: measure.response_confidence(result),
             lambda: measure.visual_mass(result),  # the mass columns' other ones are arrays
+            lambda: measure.response_spread(result),
             lambda: measure.sink_columns(result),
             span,
         ]
@@ -256,13 +257,17 @@ class Monitor:
         computed on first access (:class:`LazySignals`)."""
         tokenizer = self.loaded.processor.tokenizer
         text = tokenizer.decode(result.new_tokens, skip_special_tokens=True)
-        probe_logit = self._probe_logit(result)
+        if PROBE in self.calibration.risk_model(samples).features:
+            probe_logit = self._probe_logit(result)
+            probe: Any = {"probe_logit": probe_logit}
+        else:  # a raw signal only: computed on first access, like the others
+            probe_logit, probe = None, lambda: {"probe_logit": self._probe_logit(result)}
         consistency = []
         if replies:
             normalised = [extract_answer(r, answer_kind, list(choices)) or "" for r in replies]
             consistency.append(consistency_signals(normalised))
         groups = self._signal_groups(prep, result, text)
-        signals = LazySignals([*consistency, *groups, {"probe_logit": probe_logit}])
+        signals = LazySignals([*consistency, *groups, probe])
         verdict = decide(self.calibration, signals, probe_logit, task_type, samples)
         return CheckResult(
             answer=text.strip(),

@@ -33,13 +33,19 @@ def _reduce(values: np.ndarray, how) -> float:
     return float(how(values)) if np.isfinite(values).all() else float("nan")
 
 
+def _mean(values: np.ndarray) -> float:
+    """The mean (as ``np.mean``: the same pairwise sum over the count), NaN if any value is NaN
+    or ±inf; without ``np.mean``'s Python wrapper (the live monitor reads it on every check)."""
+    return float(values.sum()) / values.size if np.isfinite(values).all() else float("nan")
+
+
 def full_response_entropy(step_entropy: ArrayLike) -> float:
     """Mean token entropy (nats) over every generated token.
 
     >>> full_response_entropy([0.0, 1.0, 2.0])
     1.0
     """
-    return _reduce(_finite(step_entropy, "step_entropy"), np.mean)
+    return _mean(_finite(step_entropy, "step_entropy"))
 
 
 def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> float:
@@ -61,7 +67,7 @@ def mean_logprob(step_logprob: ArrayLike) -> float:
     >>> round(mean_logprob(np.log([0.5, 0.25])), 4)
     -1.0397
     """
-    return _reduce(_finite(step_logprob, "step_logprob"), np.mean)
+    return _mean(_finite(step_logprob, "step_logprob"))
 
 
 def perplexity(step_logprob: ArrayLike) -> float:
