@@ -5,7 +5,8 @@ generate greedily, decode. The check additionally records attention rows, sectio
 hidden states and token entropies in that same generate pass (capture engine), computes the
 signals the verdict reads, the probe, the risk and the veto. The other raw signals and the
 evidence grid are computed when first read (``LazySignals``) and the overlay image only on
-request: none of those is timed. Answers are asserted equal.
+request: the third mode, ``read_all``, is a check followed by reading every raw signal and the
+grid (``read_all_time_ratio``; the overlay image is never timed). Answers are asserted equal.
 
 Models:
 - ``demo``: the bundled demo VLM with its shipped calibration; 64 image tokens, one-word
@@ -15,9 +16,10 @@ Models:
   calibration of the right width (the numbers do not matter for cost).
 
 ``--reps`` processes per model; each loads once, warms up, then runs ``--rounds`` rounds of
-(plain, check) with the order alternating. Ratios are paired within a round (check / plain of
-the same question), median over rounds and processes. Time is CPU time (``process_time``;
-robust to other processes on a shared machine); wall-clock ratios are also reported.
+(plain, check, read_all), each mode first, second and third in turn. Ratios are paired within a
+round (check / plain of the same question), median over rounds and processes. Time is CPU
+time (``process_time``; robust to other processes on a shared machine); wall-clock ratios are
+also reported.
 The last stdout line is one JSON object; ``check_time_ratio`` is the demo model's.
 
     python bench/monitor.py                     # ~2-4 min
@@ -100,30 +102,43 @@ def plain(monitor, image, question: str, max_new_tokens: int) -> str:
     return loaded.decode(out[0, inputs["input_ids"].shape[1] :])
 
 
+def read_all(monitor, image, question: str) -> str:
+    """A check whose every raw signal and evidence grid is then read (the lazy parts too)."""
+    result = monitor.check(image, question)
+    dict(result.signals)
+    result.evidence_grid  # noqa: B018 (computed on access)
+    return result.answer
+
+
+MODES = ("plain", "check", "read_all")
+
+
 def worker(name: str, rounds: int) -> dict:
     monitor, items, max_new = build(name)
     for image, question in items[:2]:  # warm-up, off the clock
         plain(monitor, image, question, max_new)
-        monitor.check(image, question)
-    times: dict[str, list[tuple[float, float]]] = {"plain": [], "check": []}
+        read_all(monitor, image, question)
+    times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     for r in range(rounds):
         image, question = items[r % len(items)]
         answers = {}
-        for mode in ("plain", "check")[r % 2 :] + ("plain", "check")[: r % 2]:
+        for mode in MODES[r % 3 :] + MODES[: r % 3]:  # each mode first, second, third in turn
             start, cpu = time.perf_counter(), time.process_time()
             if mode == "plain":
                 answers[mode] = plain(monitor, image, question, max_new)
-            else:
+            elif mode == "check":
                 answers[mode] = monitor.check(image, question).answer
+            else:
+                answers[mode] = read_all(monitor, image, question)
             times[mode].append((time.process_time() - cpu, time.perf_counter() - start))
-        assert answers["plain"] == answers["check"], answers
+        assert len(set(answers.values())) == 1, answers
     return {"model": name, "times": times}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="processes per model")
-    ap.add_argument("--rounds", type=int, default=16, help="(plain, check) pairs per process")
+    ap.add_argument("--rounds", type=int, default=16, help="(plain, check, read_all) rounds")
     ap.add_argument("--models", nargs="+", default=["demo", "llava576"])
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -133,25 +148,26 @@ def main() -> None:
     summary: dict[str, float] = {}
     for name in args.models:
         rounds = args.rounds if name == "demo" else max(2, args.rounds // 4)
-        ratios: dict[int, list[float]] = {0: [], 1: []}
-        medians = {"plain": [], "check": []}
+        # (mode, 0 = cpu / 1 = wall) -> paired ratios to plain
+        ratios: dict[tuple[str, int], list[float]] = {(m, c): [] for m in MODES[1:] for c in (0, 1)}
+        medians: dict[str, list[float]] = {mode: [] for mode in MODES}
         for rep in range(args.reps):
             cmd = [sys.executable, __file__, "--worker", name, str(rounds)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             t = json.loads(out.strip().splitlines()[-1])["times"]
-            for col in (0, 1):
-                ratios[col] += [
-                    c[col] / p[col] for p, c in zip(t["plain"], t["check"], strict=True)
-                ]
+            for mode, col in ratios:
+                pairs = zip(t["plain"], t[mode], strict=True)
+                ratios[mode, col] += [c[col] / p[col] for p, c in pairs]
             for mode in medians:
                 medians[mode].append(statistics.median(x[0] for x in t[mode]))
-            print(f"{name} rep {rep}: median cpu plain {medians['plain'][-1] * 1e3:.1f} ms, "
-                  f"check {medians['check'][-1] * 1e3:.1f} ms", flush=True)  # fmt: skip
+            print(f"{name} rep {rep}: median cpu " + ", ".join(
+                f"{m} {medians[m][-1] * 1e3:.1f} ms" for m in MODES), flush=True)  # fmt: skip
         key = "" if name == "demo" else f"_{name}"
-        summary[f"check_time_ratio{key}"] = round(statistics.median(ratios[0]), 4)
-        summary[f"check_wall_time_ratio{key}"] = round(statistics.median(ratios[1]), 4)
-        summary[f"plain_ms{key}"] = round(statistics.median(medians["plain"]) * 1e3, 2)
-        summary[f"check_ms{key}"] = round(statistics.median(medians["check"]) * 1e3, 2)
+        summary[f"check_time_ratio{key}"] = round(statistics.median(ratios["check", 0]), 4)
+        summary[f"check_wall_time_ratio{key}"] = round(statistics.median(ratios["check", 1]), 4)
+        summary[f"read_all_time_ratio{key}"] = round(statistics.median(ratios["read_all", 0]), 4)
+        for mode in MODES:
+            summary[f"{mode}_ms{key}"] = round(statistics.median(medians[mode]) * 1e3, 2)
     print(json.dumps(summary))
 
 
