@@ -108,13 +108,19 @@ def _truth_margin(loaded: LoadedModel, sample: Sample, hidden: np.ndarray) -> np
         return truth_margin(loaded.model, hidden, ids[0])
 
 
-def check_context(loaded: LoadedModel, prompt_len: int, max_new_tokens: int) -> None:
-    """Refuse (as a `SampleError`) a prompt that does not fit the model's context with the
-    generation budget: a too-long question is an error record, never silently truncated."""
+def context_limit(loaded: LoadedModel) -> int | None:
+    """The language model's context length (``max_position_embeddings``), None if unknown."""
     config = loaded.model.config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     limit = getattr(text, "max_position_embeddings", None)
-    if isinstance(limit, int) and prompt_len + max_new_tokens > limit:
+    return limit if isinstance(limit, int) else None
+
+
+def check_context(prompt_len: int, max_new_tokens: int, limit: int | None) -> None:
+    """Refuse (as a `SampleError`) a prompt that does not fit the model's context ``limit``
+    (:func:`context_limit`) with the generation budget: a too-long question is an error
+    record, never silently truncated."""
+    if limit is not None and prompt_len + max_new_tokens > limit:
         raise SampleError(
             "",
             f"prompt has {prompt_len} tokens; with --max-new-tokens {max_new_tokens} it exceeds "
@@ -133,7 +139,7 @@ def answer_item(loaded: LoadedModel, item: WorkItem, config: RunConfig) -> dict[
         image = sample.load_image()
         changed = perturb(loaded, item.perturbation, sample, image, config)
         prep = prepare(loaded, changed.image, changed.question)
-        check_context(loaded, prep.prompt_len, config.max_new_tokens)
+        check_context(prep.prompt_len, config.max_new_tokens, context_limit(loaded))
         torch.manual_seed(seed)
         with torch.inference_mode(), changed.model_context(loaded.model, prep):
             options = {

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vrprobe.exec.answer import base_record, check_context, error_record
+from vrprobe.exec.answer import base_record, check_context, context_limit, error_record
 from vrprobe.exec.items import WorkItem
 from vrprobe.exec.perturbed import fill_colour
 from vrprobe.interventions import ablate, patching, swap
@@ -111,7 +111,7 @@ def answer(
     try:
         prep = cache.get(loaded, sample)
         n_new = plan.config.max_new_tokens
-        check_context(loaded, prep.prompt_len, n_new)
+        check_context(prep.prompt_len, n_new, context_limit(loaded))
         dims = _dims(plan.dims, params, plan.geometry.width)
         cols["dims"] = dims
         ctx = _context(loaded, params, prep, cache, sample, donor, dims)

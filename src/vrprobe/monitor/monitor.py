@@ -29,7 +29,7 @@ from vrprobe.capture.engine import CaptureRequest, CaptureResult, generate_with_
 from vrprobe.capture.prefill import SEQUENCE_KEYS, prefill, repeat_cache
 from vrprobe.capture.sampling import sample_continuations
 from vrprobe.exec import measure
-from vrprobe.exec.answer import check_context
+from vrprobe.exec.answer import check_context, context_limit
 from vrprobe.models.loading import LoadedModel, load_model, model_revision
 from vrprobe.models.prepare import Prepared, prepare
 from vrprobe.monitor.calibration import PROBE, Calibration, fit_calibration
@@ -90,6 +90,7 @@ class Monitor:
     def __init__(self, calibration: Calibration, model: LoadedModel) -> None:
         self.calibration, self.loaded = calibration, model
         self._check_model()
+        self._context = context_limit(model)  # config reads are slow: once, not per check
 
     def _check_model(self) -> None:
         cal, cfg = self.calibration, self.loaded.model.config
@@ -229,7 +230,7 @@ class Monitor:
         prep = prepare(self.loaded, img, question)
         max_new = int(self.calibration.generation.get("max_new_tokens") or 8)
         try:
-            check_context(self.loaded, prep.prompt_len, max_new)
+            check_context(prep.prompt_len, max_new, self._context)
         except SampleError as exc:
             raise CheckInputError(exc.message) from None
         # greedy decoding draws no random numbers; sample_continuations seeds itself
