@@ -108,7 +108,7 @@ def test_perplexity_is_at_least_one_for_log_probabilities(lp):
     st.integers(0, 10**6),
 )
 def test_token_entropy_from_logits_is_between_zero_and_log_vocab(logits, pick):
-    stats = LogitStats(max_steps=1, step=lambda: 0)
+    stats = LogitStats(max_steps=1)
 
     class Out:
         pass

@@ -250,7 +250,7 @@ def test_non_finite_token_outside_the_answer_leaves_answer_entropy_defined():
 
 
 def _hook_stats(logits: np.ndarray, chosen: int) -> tuple[float, float]:
-    stats = LogitStats(max_steps=1, step=lambda: 0)
+    stats = LogitStats(max_steps=1)
 
     class Out:
         pass

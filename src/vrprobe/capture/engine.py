@@ -170,7 +170,7 @@ class Capture:
                 dev,
                 queue_rows,
             )
-            self.logits = LogitStats(max_steps, self._row, dev)
+            self.logits = LogitStats(max_steps, dev)
             stack.callback(self.model.register_forward_hook(self._forward_done).remove)
             self.hidden = None
             if self.request.hidden:

@@ -2,9 +2,10 @@
 
 Why not a LogitsProcessor alone: ``generate`` appends custom processors *after* its own
 (min-new-tokens, temperature, top-k/p...), so a processor sees warped scores, not the model's
-distribution. Instead a forward hook on the model copies the raw ``logits`` of the last position
-(after any final soft-capping the model applies, before any processor) into a float32 block of
-rows, and the block is reduced in one batched pass, in float32:
+distribution. Instead a forward hook on the model keeps the raw ``logits`` of the last position
+(after any final soft-capping the model applies, before any processor; by reference when the
+output is that one position, else a copy of it), and a block of such rows is reduced in one
+batched pass, in float32:
 
 - ``entropy[t] = -sum_v p_t(v) ln p_t(v)`` in nats over the full vocabulary;
 - ``logprob[t] = ln p_t(token_t)``.
@@ -19,8 +20,6 @@ Step t is the forward that produces generated token t (0-based). No ``output_log
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from transformers import StoppingCriteria
 
@@ -30,7 +29,7 @@ BLOCK_FLOATS = 1 << 22  # logits kept before a reduction: 16 MiB of float32
 class LogitStats(StoppingCriteria):
     """Forward hook (on the whole model) + never-stopping criterion filling two (T,) buffers.
 
-    >>> stats = LogitStats(max_steps=2, step=lambda: 0)
+    >>> stats = LogitStats(max_steps=2)
     >>> class Out:  # anything with `.logits` (batch, positions, vocab)
     ...     logits = torch.tensor([[[0.0, 0.0]]])
     >>> stats.hook(None, (), Out())
@@ -41,12 +40,13 @@ class LogitStats(StoppingCriteria):
     (0.6931, -0.6931)
     """
 
-    def __init__(self, max_steps: int, step: Callable[[], int], device: torch.device | str = "cpu"):
+    def __init__(self, max_steps: int, device: torch.device | str = "cpu"):
         self.entropy = torch.zeros(max_steps, dtype=torch.float32, device=device)
         self.logprob = torch.zeros(max_steps, dtype=torch.float32, device=device)
-        self._step, self._max_steps = step, max_steps
-        self._rows: torch.Tensor | None = None  # (block, vocab) raw logits of unreduced steps
-        self._start = 0  # step held by the block's row 0
+        self._max_steps = max_steps
+        self._held: list[torch.Tensor] = []  # (vocab,) raw logits of the unreduced steps
+        self._block = 0  # steps per reduction, from the vocabulary size at the first step
+        self._start = 0  # step of _held[0]
         self._false: torch.Tensor | None = None
         self.n_logits = 0
         self.n_chosen = 0
@@ -55,10 +55,11 @@ class LogitStats(StoppingCriteria):
         """Forward hook: keep the last position's raw next-token logits."""
         logits = output.logits if hasattr(output, "logits") else output[0]  # type: ignore[index]
         row = logits[0, -1]
-        if self._rows is None:
-            n = max(1, min(self._max_steps, BLOCK_FLOATS // max(1, row.numel())))
-            self._rows = torch.empty(n, row.numel(), dtype=torch.float32, device=row.device)
-        self._rows[self._step() - self._start].copy_(row)
+        if not self._block:
+            self._block = max(1, min(self._max_steps, BLOCK_FLOATS // max(1, row.numel())))
+        # a one-position output is held as is (generate copies what it uses, never writes it);
+        # the last row of a longer one is copied, not the whole prefill's logits held
+        self._held.append(row if logits.shape[1] == 1 else row.clone())
         self.n_logits += 1
 
     def __call__(
@@ -66,8 +67,8 @@ class LogitStats(StoppingCriteria):
     ) -> torch.Tensor:
         """Stopping-criterion call after token t is appended: reduce the block once it is full."""
         self.n_chosen += 1
-        if self._rows is not None and self.n_chosen - self._start == len(self._rows):
-            self._reduce(input_ids[0, -len(self._rows) :])
+        if self._block and self.n_chosen - self._start == self._block:
+            self._reduce(input_ids[0, -self._block :])
         if self._false is None or self._false.shape[0] != input_ids.shape[0]:
             self._false = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         return self._false
@@ -75,14 +76,15 @@ class LogitStats(StoppingCriteria):
     def finish(self, new_tokens: torch.Tensor) -> None:
         """Reduce the steps still in the block; ``new_tokens`` are all generated ids (T,)."""
         n = min(self.n_chosen, self.n_logits, len(new_tokens))
-        if self._rows is not None and n > self._start:
+        if self._held and n > self._start:
             self._reduce(new_tokens[self._start : n])
 
     def _reduce(self, tokens: torch.Tensor) -> None:
         """Entropy and chosen log-prob of the block's first ``len(tokens)`` rows (NaN for a row
         holding a NaN or +inf logit; -inf logits are masked tokens and add 0)."""
         k, s = len(tokens), self._start
-        logp = torch.log_softmax(self._rows[:k], dim=-1)  # type: ignore[index]
+        rows, self._held = torch.stack(self._held[:k]), self._held[k:]
+        logp = torch.log_softmax(rows, dim=-1, dtype=torch.float32)
         # entr(p) = -p ln p is 0 at p = 0 (a masked -inf logit) and NaN at NaN: a NaN or +inf
         # logit (an overflowed forward: its log_softmax is NaN) gives entropy NaN, not the
         # "fully confident" 0 a NaN-dropping sum would report.
