@@ -250,3 +250,24 @@ def test_request_validation(case):
     double = {k: torch.cat([v, v]) for k, v in inputs.items()}
     with pytest.raises(ValueError, match="one sequence"):
         generate_with_capture(model, double, _request(model, inputs), max_new_tokens=1)
+
+
+def test_replaced_attention_module_is_captured(case):
+    """The decoder's structure is kept between captures only while its layers and attention
+    modules are the same objects: a replaced attention module (an intervention) is captured."""
+    import copy
+
+    model, inputs, _ = case
+    req = _request(model, inputs)
+    first = generate_with_capture(model, inputs, req, max_new_tokens=STEPS)
+    layer = model.model.language_model.layers[1]
+    original = layer.self_attn
+    replacement = copy.deepcopy(original)  # same weights, a new module
+    replacement.config = original.config  # dispatching as the model's config says
+    layer.self_attn = replacement
+    try:
+        again = generate_with_capture(model, inputs, req, max_new_tokens=STEPS)
+    finally:
+        layer.self_attn = original
+    assert again.new_tokens.tolist() == first.new_tokens.tolist()
+    np.testing.assert_allclose(again.image_attention, first.image_attention, atol=TOL)

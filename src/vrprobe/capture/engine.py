@@ -74,13 +74,14 @@ def _all_configs(model: PreTrainedModel) -> dict[int, object]:
 
 
 _IMPL = "_attn_implementation_internal"  # where a config keeps its attention implementation
-# model -> (decoder, ((config, value before, value while switched), ...)): the switch's result,
-# replayed on later captures of the same model (see `attention_switched`)
+# model -> (decoder, ((config __dict__, value before, value while switched), ...)): the switch's
+# result, replayed on later captures of the same model (see `attention_switched`)
 _PLANS: WeakKeyDictionary[PreTrainedModel, tuple[torch.nn.Module, tuple]] = WeakKeyDictionary()
 
 
-def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tuple[object, object]]:
-    """Route ``lm`` to ``name``; return every config's previous value (to put back on exit).
+def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tuple[dict, object]]:
+    """Route ``lm`` to ``name``; return every config's ``__dict__`` and previous value (to put
+    back on exit).
 
     The first switch of a model goes through ``set_attn_implementation`` (its checks, and a walk
     over all modules twice: ~0.5 ms, a few % of a short generation) and records the values it
@@ -89,25 +90,49 @@ def _switch(model: PreTrainedModel, name: str, lm: torch.nn.Module) -> list[tupl
     """
     plan = _PLANS.get(model)
     if plan is not None and plan[0] is lm:
-        steps = plan[1]  # read and written in the configs' __dict__: attribute access is slow
-        if all(vars(cfg).get(_IMPL) == before for cfg, before, _ in steps):
-            for cfg, _, during in steps:
-                vars(cfg)[_IMPL] = during
-            return [(cfg, before) for cfg, before, _ in steps]
-    saved = [(c, c._attn_implementation_internal) for c in _all_configs(model).values()]
+        steps = plan[1]  # each config's __dict__, kept: attribute access on configs is slow
+        if all(attrs.get(_IMPL) == before for attrs, before, _ in steps):
+            for attrs, _, during in steps:
+                attrs[_IMPL] = during
+            return [(attrs, before) for attrs, before, _ in steps]
+    saved = [(vars(c), c._attn_implementation_internal) for c in _all_configs(model).values()]
     key = next((k for k in model.config.sub_configs if getattr(model.config, k) is lm.config), None)
     try:
         model.set_attn_implementation({key: name} if key else name)
     except BaseException:
         _restore(saved)
         raise
-    _PLANS[model] = (lm, tuple((c, b, c._attn_implementation_internal) for c, b in saved))
+    _PLANS[model] = (lm, tuple((a, b, a[_IMPL]) for a, b in saved))
     return saved
 
 
-def _restore(saved: list[tuple[object, object]]) -> None:
-    for cfg, impl in saved:
-        vars(cfg)[_IMPL] = impl  # a value the config held before: no validation needed
+def _restore(saved: list[tuple[dict, object]]) -> None:
+    for attrs, impl in saved:
+        attrs[_IMPL] = impl  # a value the config held before: no validation needed
+
+
+# decoder -> ((its layers, their attention modules), (layers, {id(attention): layer}, heads,
+# hidden size))
+_STRUCTURES: WeakKeyDictionary[torch.nn.Module, tuple[tuple, tuple]] = WeakKeyDictionary()
+
+
+def _structure(lm: torch.nn.Module) -> tuple[list, dict[int, int], int, int]:
+    """The decoder's layers, which layer each attention module is, heads and hidden size; kept
+    while the layers and their attention modules are the same objects (module and config reads
+    are slow, and a check reads them every time)."""
+    layers = getattr(lm, "layers", None)
+    layers = None if layers is None else tuple(layers)
+    attn = None if layers is None else tuple(getattr(x, "self_attn", None) for x in layers)
+    known = _STRUCTURES.get(lm)
+    if known is not None and known[0] == (layers, attn):
+        return known[1]
+    if attn is None or any(a is None for a in attn):
+        raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
+    cfg = lm.config
+    found = (list(layers), {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
+             cfg.hidden_size)  # fmt: skip
+    _STRUCTURES[lm] = ((layers, attn), found)
+    return found
 
 
 @contextmanager
@@ -150,14 +175,10 @@ class Capture:
     def __enter__(self) -> Capture:
         with ExitStack() as stack:
             lm = stack.enter_context(attention_switched(self.model))
-            layers, cfg = getattr(lm, "layers", None), lm.config
-            if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
-                raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
+            layers, layer_of, heads, hidden_size = _structure(lm)
             prompt_len, max_steps, row_output, queue_rows = self.limits
             dev = lm.get_input_embeddings().weight.device
-            layer_of = {id(layer.self_attn): i for i, layer in enumerate(layers)}
-            self.n_layers, heads = len(layers), cfg.num_attention_heads
-            req = self.request
+            self.n_layers, req = len(layers), self.request
             self.attn = AttentionRecorder(
                 layer_of,
                 heads,
@@ -175,7 +196,7 @@ class Capture:
             self.hidden = None
             if self.request.hidden:
                 rows = self.request.hidden_rows
-                self.hidden = HiddenTaps(layers, cfg.hidden_size, self._row, dev, rows)
+                self.hidden = HiddenTaps(layers, hidden_size, self._row, dev, rows)
                 stack.callback(self.hidden.remove)
             stack.enter_context(active_recorder(self.attn))
             self._stack = stack.pop_all()
