@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 FLUSH_STEPS = 64  # queued steps before their rows are computed
-CHUNK_FLOATS = 1 << 22  # scores (or stacked keys) computed at once: 16 MiB of float32
+CHUNK_FLOATS = 1 << 20  # scores (or stacked keys) computed at once: 4 MiB of float32
 
 
 def attention_rows(
@@ -73,7 +73,7 @@ def attention_rows(
     return torch.softmax(scores, dim=-1, dtype=torch.float32)
 
 
-SMALL_PREFILL = 1 << 16  # prefill query elements a kept view may hold alive (256 KiB fp32)
+SMALL_PREFILL = 1 << 16  # prefill query / mask elements a kept view may hold alive (256 KiB)
 _LATER: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 _ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
 
@@ -115,8 +115,10 @@ class QueuedRows:
         whole prefill's queries alive until the flush)."""
         if not self.queries:
             self.first_row, self.first_keys = row, key.shape[2]
-        if isinstance(mask, torch.Tensor):
-            self.masks.append((len(self.queries), mask[0, :, -1, : key.shape[2]]))
+        if isinstance(mask, torch.Tensor):  # its last row, copied out of a large mask
+            last_row = mask[0, :, -1, : key.shape[2]]
+            last_row = last_row.clone() if mask.numel() > SMALL_PREFILL else last_row
+            self.masks.append((len(self.queries), last_row))
         if query.shape[2] > 1:  # a prefill: its last query; a view of a small one is kept
             last = query[:, :, -1:]
             query = last.clone() if query.numel() > SMALL_PREFILL else last
