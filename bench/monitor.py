@@ -15,9 +15,10 @@ Models:
   tokens, as bench/capture.py) answering 100 tokens (EOS disabled), with a synthetic
   calibration of the right width (the numbers do not matter for cost).
 
-``--reps`` processes per model; each loads once, warms up, then runs ``--rounds`` rounds of
-(plain, check, read_all), each mode first, second and third in turn. Ratios are paired within a
-round (check / plain of the same question), median over rounds and processes. Time is CPU
+``--reps`` processes per model; each loads once, warms up, then runs ``--rounds`` rounds; a
+round times the pair (plain, check), then the pair (plain, read_all), each pair's order
+alternating between rounds. Ratios are paired (check / plain of the same question and pair),
+median over rounds and processes. Time is CPU
 time (``process_time``; robust to other processes on a shared machine); wall-clock ratios are
 also reported.
 The last stdout line is one JSON object; ``check_time_ratio`` is the demo model's.
@@ -111,6 +112,8 @@ def read_all(monitor, image, question: str) -> str:
 
 
 MODES = ("plain", "check", "read_all")
+# each timed mode is paired with its own plain run of the same question, order alternating
+PAIRS = {"check": "plain", "read_all": "plain_for_read_all"}
 
 
 def worker(name: str, rounds: int) -> dict:
@@ -118,27 +121,28 @@ def worker(name: str, rounds: int) -> dict:
     for image, question in items[:2]:  # warm-up, off the clock
         plain(monitor, image, question, max_new)
         read_all(monitor, image, question)
-    times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in (*PAIRS, *PAIRS.values())}
     for r in range(rounds):
         image, question = items[r % len(items)]
-        answers = {}
-        for mode in MODES[r % 3 :] + MODES[: r % 3]:  # each mode first, second, third in turn
-            start, cpu = time.perf_counter(), time.process_time()
-            if mode == "plain":
-                answers[mode] = plain(monitor, image, question, max_new)
-            elif mode == "check":
-                answers[mode] = monitor.check(image, question).answer
-            else:
-                answers[mode] = read_all(monitor, image, question)
-            times[mode].append((time.process_time() - cpu, time.perf_counter() - start))
-        assert len(set(answers.values())) == 1, answers
+        answers = set()
+        for mode, base in PAIRS.items():
+            for key in (base, mode) if r % 2 == 0 else (mode, base):
+                start, cpu = time.perf_counter(), time.process_time()
+                if key == base:
+                    answers.add(plain(monitor, image, question, max_new))
+                elif key == "check":
+                    answers.add(monitor.check(image, question).answer)
+                else:
+                    answers.add(read_all(monitor, image, question))
+                times[key].append((time.process_time() - cpu, time.perf_counter() - start))
+        assert len(answers) == 1, answers
     return {"model": name, "times": times}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="processes per model")
-    ap.add_argument("--rounds", type=int, default=16, help="(plain, check, read_all) rounds")
+    ap.add_argument("--rounds", type=int, default=16, help="rounds of the two pairs")
     ap.add_argument("--models", nargs="+", default=["demo", "llava576"])
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,7 +160,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             t = json.loads(out.strip().splitlines()[-1])["times"]
             for mode, col in ratios:
-                pairs = zip(t["plain"], t[mode], strict=True)
+                pairs = zip(t[PAIRS[mode]], t[mode], strict=True)
                 ratios[mode, col] += [c[col] / p[col] for p, c in pairs]
             for mode in medians:
                 medians[mode].append(statistics.median(x[0] for x in t[mode]))
