@@ -36,7 +36,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
 from vrprobe.capture.recorder import _ACTIVE, AttentionRecorder, active_recorder
-from vrprobe.capture.rows import _zero
+from vrprobe.capture.rows import scalar_zero
 
 __all__ = ["ATTN_NAME", "AttentionRecorder", "active_recorder", "attention_row", "register"]
 
@@ -73,7 +73,7 @@ def attention_row(
     # one batched product per KV head, scaled inside it (as eager: (q . K^T) * scale): every
     # op counts here, this runs for every layer and step
     scores = torch.baddbmm(
-        _zero(query),
+        scalar_zero(query),
         q.reshape(b * h_kv, h // h_kv, d),
         key.reshape(b * h_kv, n_keys, d).transpose(1, 2),
         beta=0,

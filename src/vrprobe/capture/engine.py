@@ -116,7 +116,7 @@ def _restore(saved: list[tuple[dict, object]]) -> None:
 _STRUCTURES: WeakKeyDictionary[torch.nn.Module, tuple[tuple, tuple]] = WeakKeyDictionary()
 
 
-def _structure(lm: torch.nn.Module) -> tuple[list, dict[int, int], int, int]:
+def _structure(lm: torch.nn.Module) -> tuple[tuple, dict[int, int], int, int]:
     """The decoder's layers, which layer each attention module is, heads and hidden size; kept
     while the layers and their attention modules are the same objects (module and config reads
     are slow, and a check reads them every time)."""
@@ -129,7 +129,7 @@ def _structure(lm: torch.nn.Module) -> tuple[list, dict[int, int], int, int]:
     if attn is None or any(a is None for a in attn):
         raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
     cfg = lm.config
-    found = (list(layers), {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
+    found = (layers, {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
              cfg.hidden_size)  # fmt: skip
     _STRUCTURES[lm] = ((layers, attn), found)
     return found
@@ -227,7 +227,7 @@ class Capture:
                 f"incomplete capture: {n} tokens, {a.row} forwards, {a.calls} attention rows "
                 f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
             )
-        a.finish()
+        a.flush()
         self.logits.finish(new_tokens)
         hidden = self.hidden.result(n) if self.hidden is not None else (None, None)
         shares = _rows(a.shares)[:n]  # (T, L, sections), split into compact copies below

@@ -5,7 +5,7 @@ whose keys are the whole prefix (full attention, dynamic cache) is *queued*: its
 and their rows are computed many steps at once (``rows``). Any other layer (sliding window,
 static cache, more than one sequence) gets its row computed in the step and :meth:`record`ed;
 those rows are reduced once per step for all such layers, when the forward ends
-(:meth:`AttentionRecorder.advance`). :meth:`AttentionRecorder.finish` computes what is queued.
+(:meth:`AttentionRecorder.advance`). :meth:`AttentionRecorder.flush` computes what is queued.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ class AttentionRecorder:
         return True
 
     def flush(self) -> None:
-        """Compute every queued row and store its reductions (stacked per layer group)."""
+        """Compute every queued row and store its reductions (stacked per layer group); called
+        every FLUSH_STEPS steps and once generation has ended."""
         groups: dict[tuple, list[tuple[int, QueuedRows]]] = {}
         for layer, queued in self.queued.items():
             if queued.queries:
@@ -127,24 +128,21 @@ class AttentionRecorder:
                     probs = probs.to(self.device)
                 self._store(layers, first, probs)
 
-    def _store(self, layers: list[int], first: int, probs: torch.Tensor) -> None:
+    def _store(self, layers: tuple[int, ...], first: int, probs: torch.Tensor) -> None:
         """Reduce (layers, H, t, K) probabilities of rows ``first..`` into the buffers."""
         last, n_keys = first + probs.shape[2], probs.shape[-1]
         means = probs.mean(dim=1).transpose(0, 1)  # (t, layers, K), heads averaged
-        if layers == list(self._all_layers):
+        index = list(layers)
+        if layers == self._all_layers:
             if not self.per_head:
                 torch.index_select(means, 2, self.image_idx, out=self.image[first:last])
             torch.matmul(means, self.sec_t[:n_keys], out=self.shares[first:last])
         else:
             if not self.per_head:
-                self.image[first:last, layers] = means[..., self.image_idx]
-            self.shares[first:last, layers] = means @ self.sec_t[:n_keys]
+                self.image[first:last, index] = means[..., self.image_idx]
+            self.shares[first:last, index] = means @ self.sec_t[:n_keys]
         if self.per_head:  # (t, layers, H, n_image)
-            self.image[first:last, layers] = probs[..., self.image_idx].permute(2, 0, 1, 3)
-
-    def finish(self) -> None:
-        """Compute the rows still queued (call once generation has ended)."""
-        self.flush()
+            self.image[first:last, index] = probs[..., self.image_idx].permute(2, 0, 1, 3)
 
     # -- rows computed in the step -----------------------------------------------------------
 

@@ -53,7 +53,7 @@ def attention_rows(
     # (B*H_kv, G*T, K), scaled in the product: the heads of one KV head and all their steps
     # share its keys
     scores = torch.baddbmm(
-        _zero(queries),
+        scalar_zero(queries),
         queries.reshape(b * h_kv, (h // h_kv) * t, d),
         key.reshape(b * h_kv, k_len, d).transpose(1, 2),
         beta=0,
@@ -89,7 +89,7 @@ def _later_keys(t: int, n: int, device: torch.device) -> torch.Tensor:
     return mask
 
 
-def _zero(like: torch.Tensor) -> torch.Tensor:
+def scalar_zero(like: torch.Tensor) -> torch.Tensor:
     """A 0-dim zero of ``like``'s dtype and device (``baddbmm``'s ignored input, made once)."""
     key = (like.dtype, like.device)
     zero = _ZEROS.get(key)
@@ -134,7 +134,7 @@ class QueuedRows:
 
 def take_rows(
     layers: Sequence[tuple[int, QueuedRows]],
-) -> Iterator[tuple[list[int], int, torch.Tensor]]:
+) -> Iterator[tuple[tuple[int, ...], int, torch.Tensor]]:
     """Compute and empty the queues of ``layers`` (all of one :meth:`QueuedRows.group`):
     yields (layer indices, first row, (layers, H, t, K) probabilities) chunks."""
     if not layers or not layers[0][1].queries:
@@ -151,6 +151,6 @@ def take_rows(
         keys = chunk[0][1].key if len(chunk) == 1 else torch.cat([i.key for _, i in chunk])
         masks = [(j, s, m) for j, (_, item) in enumerate(chunk) for s, m in item.masks]
         probs = attention_rows(queries, keys, q0.first_keys, q0.scaling, q0.softcap, masks)  # type: ignore[arg-type]
-        yield [layer for layer, _ in chunk], q0.first_row, probs
+        yield tuple(layer for layer, _ in chunk), q0.first_row, probs
         for _, item in chunk:
             item.queries, item.masks, item.key = [], [], None

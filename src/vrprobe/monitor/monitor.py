@@ -91,6 +91,8 @@ class Monitor:
         self.calibration, self.loaded = calibration, model
         self._check_model()
         self._context = context_limit(model)  # config reads are slow: once, not per check
+        # the spatial maps are signals only when a risk model reads one of them
+        self._spatial = bool({f for r in calibration.risk for f in r.features} & set(SPATIAL))
 
     def _check_model(self) -> None:
         cal, cfg = self.calibration, self.loaded.model.config
@@ -197,8 +199,7 @@ class Monitor:
             lambda: measure.sink_columns(result),
             span,
         ]
-        needed = {f for r in self.calibration.risk for f in r.features}
-        if needed & set(SPATIAL):
+        if self._spatial:
             groups.append(lambda: measure.spatial_columns(result, prep.layout))
         return groups
 

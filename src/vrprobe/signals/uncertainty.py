@@ -58,7 +58,7 @@ def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> floa
     mask = np.asarray(answer_mask, dtype=bool).reshape(-1)
     if mask.shape != ent.shape:
         raise ValueError(f"answer_mask has {mask.size} entries for {ent.size} tokens")
-    return _reduce(ent[mask], np.mean) if mask.any() else float("nan")
+    return _mean(ent[mask]) if mask.any() else float("nan")
 
 
 def mean_logprob(step_logprob: ArrayLike) -> float:
