@@ -134,14 +134,23 @@ def test_per_head(case, path, monkeypatch):
 @pytest.mark.parametrize("block_rows", [1, 4, None], ids=["row", "4-rows", "whole"])
 def test_entropy_and_logprob(case, block_rows, monkeypatch):
     """Against eager logits, whether the logit block is reduced every step, with a partial
-    tail (6 steps in blocks of 4) or once at the end."""
+    tail (6 steps in blocks of 4) or once at the end (then without the stopping criterion)."""
     model, inputs, ref = case
     if block_rows is not None:
         monkeypatch.setattr(
             logits, "BLOCK_FLOATS", block_rows * model.config.text_config.vocab_size
         )
+    criterion_calls = []
+    called = logits.LogitStats.__call__
+
+    def counted(stats, *args, **kwargs):
+        criterion_calls.append(1)
+        return called(stats, *args, **kwargs)
+
+    monkeypatch.setattr(logits.LogitStats, "__call__", counted)
     res = generate_with_capture(model, inputs, _request(model, inputs), max_new_tokens=STEPS)
     assert len(res.new_tokens) == STEPS  # so the blocks of 4 leave a tail of 2
+    assert len(criterion_calls) == (0 if block_rows is None else STEPS)
     for t, tok in enumerate(res.new_tokens):
         logp = torch.log_softmax(ref.logits[t][0].float(), -1)
         assert abs(res.token_entropy[t] - float(-(logp.exp() * logp).sum())) < TOL

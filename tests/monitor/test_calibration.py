@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from tests.monitor.fake_monitor_run import make_monitor_run
 from vrprobe.analysis.selective import vision_veto
@@ -13,7 +14,7 @@ from vrprobe.monitor.calibration import PROBE, CalibrationError, fit_calibration
 from vrprobe.monitor.decide import UnknownTaskType, decide
 from vrprobe.monitor.evaluate import score_run
 from vrprobe.monitor.files import CalibrationNotFound, load_calibration, save_calibration
-from vrprobe.monitor.linear import fit_logistic
+from vrprobe.monitor.linear import fit_logistic, logistic
 from vrprobe.store.run import write_json_atomic
 
 
@@ -60,6 +61,16 @@ def test_linear_scorer_equals_sklearn():
     y = (x[:, 0] + rng.normal(size=60) > 0).astype(int)
     pipe, scorer = fit_logistic(x, y)
     np.testing.assert_allclose(scorer.proba(x), pipe.predict_proba(x)[:, 1], rtol=1e-10)
+    one_by_one = [scorer.proba_one(row.tolist()) for row in x]  # the live check's path
+    np.testing.assert_allclose(one_by_one, pipe.predict_proba(x)[:, 1], rtol=1e-12)
+    with pytest.raises(ValueError, match="expected 3 features"):
+        scorer.proba_one([1.0, 2.0])
+
+
+def test_logistic_equals_scipy_expit():
+    z = np.concatenate([np.linspace(-800, 800, 401), [-1e-300, 0.0, 1e-300, 36.7, -745.2]])
+    got = [logistic(float(v)) for v in z]
+    np.testing.assert_allclose(got, expit(z), rtol=1e-14, atol=1e-300)  # scipy flushes subnormals
 
 
 def test_round_trip_same_outputs(run, cal, tmp_path):

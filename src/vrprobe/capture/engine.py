@@ -191,7 +191,9 @@ class Capture:
                 dev,
                 queue_rows,
             )
-            self.logits = LogitStats(max_steps, dev)
+            head = getattr(self.model.get_output_embeddings(), "weight", None)
+            vocab = None if head is None else int(head.shape[0])
+            self.logits = LogitStats(max_steps, dev, vocab)
             stack.callback(self.model.register_forward_hook(self._forward_done).remove)
             self.hidden = None
             if self.request.hidden:
@@ -222,10 +224,11 @@ class Capture:
                 "no attention rows were recorded: the language model did not dispatch to the "
                 "'vrprobe' attention function (custom attention code or an unsupported family?)"
             )
-        if a.row != n or a.calls != n * self.n_layers or self.logits.n_chosen != n:
+        chosen = self.logits.n_chosen if self.logits.needs_criterion else n
+        if a.row != n or a.calls != n * self.n_layers or chosen != n:
             raise EmptyCaptureError(
                 f"incomplete capture: {n} tokens, {a.row} forwards, {a.calls} attention rows "
-                f"for {self.n_layers} layers, {self.logits.n_chosen} chosen-token log-probs"
+                f"for {self.n_layers} layers, {chosen} chosen-token log-probs"
             )
         a.flush()
         self.logits.finish(new_tokens)
@@ -279,10 +282,11 @@ def generate_with_capture(
     limits = {"prompt_len": prompt_len, "max_steps": max_new_tokens, "row_output": row_output,
               "queue_rows": queue_rows}  # fmt: skip
     with Capture(model, request, **limits) as cap:
+        stops = [*user_stops, cap.logits] if cap.logits.needs_criterion else user_stops
         out = model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
-            stopping_criteria=StoppingCriteriaList([*user_stops, cap.logits]),
+            stopping_criteria=StoppingCriteriaList(stops),
             **generate_kwargs,
         )
     sequences = out if isinstance(out, torch.Tensor) else out.sequences

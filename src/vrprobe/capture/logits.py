@@ -12,7 +12,10 @@ batched pass, in float32:
 
 A :class:`~transformers.StoppingCriteria` that never stops, called by ``generate`` right after
 token t is appended, counts the tokens and reduces the block when it is full (it then knows the
-block's tokens); :meth:`LogitStats.finish` reduces the rest. Why batched: per-step reductions
+block's tokens); :meth:`LogitStats.finish` reduces the rest. When every step's logits fit one
+block (``vocab`` given: max_steps x vocab <= BLOCK_FLOATS, e.g. a short answer) nothing is
+reduced before the end and the criterion is left out (``needs_criterion``): generate calls it
+every step. Why batched: per-step reductions
 were ~8 small tensor ops a step, a tenth of a short answer's check overhead; the block is
 sized to hold at most ~16 MiB of logits (one row for huge vocabularies), so memory stays bounded.
 Step t is the forward that produces generated token t (0-based). No ``output_logits`` is kept.
@@ -40,7 +43,10 @@ class LogitStats(StoppingCriteria):
     (0.6931, -0.6931)
     """
 
-    def __init__(self, max_steps: int, device: torch.device | str = "cpu"):
+    def __init__(
+        self, max_steps: int, device: torch.device | str = "cpu", vocab: int | None = None
+    ):
+        self.needs_criterion = vocab is None or max_steps * vocab > BLOCK_FLOATS
         self.entropy = torch.zeros(max_steps, dtype=torch.float32, device=device)
         self.logprob = torch.zeros(max_steps, dtype=torch.float32, device=device)
         self._max_steps = max_steps
@@ -75,7 +81,8 @@ class LogitStats(StoppingCriteria):
 
     def finish(self, new_tokens: torch.Tensor) -> None:
         """Reduce the steps still in the block; ``new_tokens`` are all generated ids (T,)."""
-        n = min(self.n_chosen, self.n_logits, len(new_tokens))
+        chosen = self.n_chosen if self.needs_criterion else len(new_tokens)
+        n = min(chosen, self.n_logits, len(new_tokens))
         if self._held and n > self._start:
             self._reduce(new_tokens[self._start : n])
 

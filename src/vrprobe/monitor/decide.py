@@ -11,10 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-from scipy.special import expit
-
 from vrprobe.monitor.calibration import PROBE, Calibration
+from vrprobe.monitor.linear import logistic
 
 
 class UnknownTaskType(ValueError):
@@ -90,7 +88,8 @@ def _interaction(cal: Calibration, task_type: str, signals: Mapping[str, object]
         return None
     mh, sh, mv, sv = entry["scaling"]
     zh, zv = (h - mh) / sh, (v - mv) / sv
-    return float(expit(np.dot(entry["beta"], [1.0, zh, zv, zh * zv])))
+    b0, bh, bv, bhv = (float(b) for b in entry["beta"])
+    return logistic(b0 + bh * zh + bv * zv + bhv * zh * zv)
 
 
 def decide(
@@ -100,7 +99,8 @@ def decide(
     task_type: str,
     samples: int = 0,
 ) -> Verdict:
-    """The verdict for one answer's ``signals`` (name -> value) and probe decision value."""
+    """The verdict for one answer's ``signals`` (name -> value) and probe decision value
+    (plain float arithmetic: one answer per call, numpy's per-call overhead would dominate)."""
     check_task_type(cal, task_type)
     model = cal.risk_model(samples)
     x, imputed = [], []
@@ -110,7 +110,7 @@ def decide(
             imputed.append(name)
             value = float(model.scorer.mean[i])
         x.append(value)
-    risk = float(np.clip(model.scorer.proba(np.asarray(x)), 0.0, 1.0))
+    risk = min(max(model.scorer.proba_one(x), 0.0), 1.0)
     veto = _veto(cal, task_type, signals)
     threshold = cal.accept.get("risk_threshold")
     accepted = (threshold is None or risk <= threshold) and not veto.vetoed
