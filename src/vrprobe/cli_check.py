@@ -50,7 +50,8 @@ def check(
         cal = load_calibration(folder)  # read once: the inputs are checked before loading
         picture = check_inputs(cal, image, question, task_type, samples)
         monitor = Monitor(cal, load_model(model))
-        result = monitor.check(picture, question, task_type, samples=samples)
+        # every raw signal in the JSON, the probe's too (a model load dwarfs its tap)
+        result = monitor.check(picture, question, task_type, samples=samples, probe_signal=True)
     except (
         CalibrationNotFound,
         CheckInputError,

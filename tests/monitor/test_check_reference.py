@@ -26,6 +26,7 @@ from vrprobe.cli_check import DEFAULT_DEMO_CALIBRATION
 from vrprobe.models.loading import load_model
 from vrprobe.models.prepare import prepare
 from vrprobe.monitor import Monitor
+from vrprobe.monitor.calibration import PROBE
 from vrprobe.tasks.shapes import ShapesTask
 
 
@@ -63,7 +64,7 @@ def _same(a: object, b: object) -> bool:
 def test_check_identical_to_the_full_capture_path(monitor, demo, samples):
     for s in samples:
         image = s.load_image()
-        fast = monitor.check(image, s.question, s.task_type)
+        fast = monitor.check(image, s.question, s.task_type, probe_signal=True)
         prep = prepare(demo, fast.image, s.question)
         engine._PLANS.clear()  # the next switch walks the model and calls set_attn_implementation
         torch.manual_seed(0)
@@ -84,6 +85,32 @@ def test_check_identical_to_the_full_capture_path(monitor, demo, samples):
             assert _same(fast.signals[name], value), (name, fast.signals[name], value)
         if monitor.calibration.probe is not None:
             assert isinstance(fast.signals["probe_logit"], float)
+
+
+def test_probe_tapped_only_when_read(monitor, samples, monkeypatch):
+    """Without ``probe_signal`` the hidden state is tapped only if the risk model reads the
+    probe (the fitted calibration does, the shipped one does not); nothing else changes."""
+    taps = []
+    tap = engine.HiddenTaps
+    monkeypatch.setattr(engine, "HiddenTaps", lambda *a, **k: taps.append(1) or tap(*a, **k))
+    reads = PROBE in monitor.calibration.risk_model(0).features
+    s = samples[0]
+    lean = monitor.check(s.load_image(), s.question, s.task_type)
+    assert len(taps) == int(reads)
+    full = monitor.check(s.load_image(), s.question, s.task_type, probe_signal=True)
+    assert len(taps) == int(reads) + 1
+    assert (lean.answer, lean.risk, lean.veto, lean.accepted, lean.imputed) == (
+        full.answer,
+        full.risk,
+        full.veto,
+        full.accepted,
+        full.imputed,
+    )
+    assert isinstance(full.signals["probe_logit"], float)
+    assert lean.signals["probe_logit"] == (full.signals["probe_logit"] if reads else None)
+    assert lean.signals.keys() == full.signals.keys()
+    for name, value in full.signals.items():
+        assert name == "probe_logit" or _same(lean.signals[name], value), name
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +162,7 @@ def _from_eager(loaded, prep, max_new: int) -> CaptureResult:
 
 def test_check_matches_an_eager_recomputation(monitor, eager, samples):
     for s in samples:
-        fast = monitor.check(s.load_image(), s.question, s.task_type)
+        fast = monitor.check(s.load_image(), s.question, s.task_type, probe_signal=True)
         prep = prepare(eager, fast.image, s.question)
         ref = _judge(monitor, prep, _from_eager(eager, prep, _max_new(monitor)), fast.image,
                      s.task_type)  # fmt: skip

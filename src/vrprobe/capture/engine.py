@@ -283,11 +283,8 @@ def generate_with_capture(
               "queue_rows": queue_rows}  # fmt: skip
     with Capture(model, request, **limits) as cap:
         stops = [*user_stops, cap.logits] if cap.logits.needs_criterion else user_stops
-        out = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            stopping_criteria=StoppingCriteriaList(stops),
-            **generate_kwargs,
-        )
+        if stops:
+            generate_kwargs["stopping_criteria"] = StoppingCriteriaList(stops)
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
     sequences = out if isinstance(out, torch.Tensor) else out.sequences
     return cap.result(sequences[0, prompt_len:])

@@ -55,8 +55,8 @@ class HiddenTaps:
         if any(not 0 <= r < n for r in wanted):
             raise ValueError(f"hidden rows must lie in [0, {n}) (0 = embeddings), got {rows}")
         fill = 0.0 if rows is None else float("nan")  # rows not tapped are NaN, never zeros
-        self.prompt = torch.full((n, hidden_size), fill, dtype=torch.float32, device=device)
-        self.last = torch.full((n, hidden_size), fill, dtype=torch.float32, device=device)
+        both = torch.full((2, n, hidden_size), fill, dtype=torch.float32, device=device)
+        self.prompt, self.last = both[0], both[1]
         self._step = step
         self._handles: list[RemovableHandle] = []
         for r in wanted:

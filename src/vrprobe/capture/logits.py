@@ -95,7 +95,9 @@ class LogitStats(StoppingCriteria):
         # entr(p) = -p ln p is 0 at p = 0 (a masked -inf logit) and NaN at NaN: a NaN or +inf
         # logit (an overflowed forward: its log_softmax is NaN) gives entropy NaN, not the
         # "fully confident" 0 a NaN-dropping sum would report.
-        self.entropy[s : s + k] = torch.special.entr(logp.exp()).sum(dim=-1)
+        if logp.device != self.entropy.device:  # an LM head on another device than the buffers
+            logp = logp.to(self.entropy.device)
         index = tokens.to(device=logp.device, dtype=torch.long).view(-1, 1)
-        self.logprob[s : s + k] = logp.gather(1, index).view(-1)
+        torch.sum(torch.special.entr(logp.exp()), dim=-1, out=self.entropy[s : s + k])
+        torch.gather(logp, 1, index, out=self.logprob[s : s + k].view(-1, 1))
         self._start = s + k

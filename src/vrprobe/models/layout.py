@@ -10,6 +10,7 @@ transformers size functions the processor calls), then onto the cell grid of eac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import ceil
 from typing import Literal
 
@@ -162,7 +163,20 @@ def llava_layout(
             f"{g}x{g} = {g * g} for one image; check num_additional_image_tokens / "
             "vision_feature_select_strategy, or several images in the prompt"
         )
+    tile = processor_tile(processor.image_processor, image_size_wh, g, g)  # type: ignore[attr-defined]
+    size = (int(image_size_wh[0]), int(image_size_wh[1]))
+    return ImageLayout(positions, square_grid_cells(g), (tile,), size)
+
+
+@lru_cache(maxsize=64)
+def square_grid_cells(g: int) -> np.ndarray:
+    """(g*g, 3) cells (tile 0, row, col) of one row-major g x g grid; read-only, shared by
+    every layout of that grid (built once: a live check builds a layout per request).
+
+    >>> square_grid_cells(2).tolist()
+    [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
+    """
     rr, cc = np.divmod(np.arange(g * g), g)
     cells = np.stack([np.zeros_like(rr), rr, cc], axis=1)
-    tile = processor_tile(processor.image_processor, image_size_wh, g, g)  # type: ignore[attr-defined]
-    return ImageLayout(positions, cells, (tile,), (int(image_size_wh[0]), int(image_size_wh[1])))
+    cells.flags.writeable = False
+    return cells

@@ -7,7 +7,8 @@
     result.overlay().save("overlay.png")
 
 A check is one greedy ``generate`` with the capture engine on (attention rows to the image,
-section shares, hidden state, token entropies recorded in the same pass; no second forward),
+section shares, token entropies and, when the probe is read, its hidden state recorded in the
+same pass; no second forward),
 then the run's own signal functions (:mod:`vrprobe.exec.measure`), the probe and the risk model
 (:func:`vrprobe.monitor.decide.decide`). ``samples=K`` adds K sampled answers sharing the
 prompt's prefill, as ``vrprobe run --samples K`` does.
@@ -143,9 +144,9 @@ class Monitor:
 
     # -- checking ---------------------------------------------------------------------------
 
-    def _generate(self, prep: Prepared, samples: int, seed: int):
+    def _generate(self, prep: Prepared, samples: int, seed: int, tap_probe: bool):
         loaded, gen = self.loaded, self.calibration.generation
-        probe = self.calibration.probe
+        probe = self.calibration.probe if tap_probe else None
         rows = None if probe is None else (int(probe["layer"]),)  # the probe reads one row
         request = CaptureRequest(
             prep.layout.positions, prep.sections, hidden=probe is not None, hidden_rows=rows
@@ -219,8 +220,13 @@ class Monitor:
         seed: int = 0,
         answer_kind: str = "text",
         choices: tuple[str, ...] = (),
+        probe_signal: bool = False,
     ) -> CheckResult:
         """Answer ``question`` about ``image`` and judge the answer (see :class:`CheckResult`).
+
+        The probe's hidden state is tapped when the risk model reads the probe, or when
+        ``probe_signal`` asks for ``signals["probe_logit"]`` anyway; otherwise that signal is
+        None (the tap is a hook on every forward, ~0.1 ms of a short answer's check).
 
         Raises :class:`CheckInputError` for an unreadable image, an empty question, a negative
         ``samples`` or a prompt too long for the model, and
@@ -235,8 +241,9 @@ class Monitor:
         except SampleError as exc:
             raise CheckInputError(exc.message) from None
         # greedy decoding draws no random numbers; sample_continuations seeds itself
+        tap_probe = probe_signal or PROBE in self.calibration.risk_model(samples).features
         with torch.inference_mode():
-            result, replies = self._generate(prep, samples, seed)
+            result, replies = self._generate(prep, samples, seed, tap_probe)
         return self._judge(prep, result, replies, task_type, samples, answer_kind, choices,
                            image=img, start=start)  # fmt: skip
 
