@@ -2,11 +2,12 @@
 
 Both sides do what a caller does for one question: build the inputs from (image, question),
 generate greedily, decode. The check additionally records attention rows, section shares,
-hidden states and token entropies in that same generate pass (capture engine), computes the
-signals the verdict reads, the probe, the risk and the veto. The other raw signals and the
-evidence grid are computed when first read (``LazySignals``) and the overlay image only on
-request: the third mode, ``read_all``, is a check followed by reading every raw signal and the
-grid (``read_all_time_ratio``; the overlay image is never timed). Answers are asserted equal.
+token entropies and (when the risk model reads the probe) the probe's hidden state in that same
+generate pass (capture engine), computes the signals the verdict reads, the risk and the
+veto. The other raw signals and the evidence grid are computed when first read
+(``LazySignals``) and the overlay image only on request: the third mode, ``read_all``, is a
+check followed by reading every raw signal and the grid (``read_all_time_ratio``; the overlay
+image is never timed). Answers are asserted equal.
 
 Models:
 - ``demo``: the bundled demo VLM with its shipped calibration; 64 image tokens, one-word

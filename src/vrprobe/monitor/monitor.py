@@ -7,9 +7,9 @@
     result.overlay().save("overlay.png")
 
 A check is one greedy ``generate`` with the capture engine on (attention rows to the image,
-section shares, token entropies and, when the probe is read, its hidden state recorded in the
-same pass; no second forward),
-then the run's own signal functions (:mod:`vrprobe.exec.measure`), the probe and the risk model
+section shares, token entropies and, when the probe is read, its hidden state, all recorded in
+the same pass; no second forward), then the run's own signal functions
+(:mod:`vrprobe.exec.measure`), the probe and the risk model
 (:func:`vrprobe.monitor.decide.decide`). ``samples=K`` adds K sampled answers sharing the
 prompt's prefill, as ``vrprobe run --samples K`` does.
 """
