@@ -12,6 +12,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from vrprobe.capture import attention, engine, logits, recorder, rows
 from vrprobe.capture.attention import ATTN_NAME
 from vrprobe.capture.engine import CaptureRequest, EmptyCaptureError, generate_with_capture
+from vrprobe.capture.prefill import CACHE_KWARG
 from vrprobe.models.tiny import tiny_llava
 
 STEPS = 6
@@ -182,7 +183,7 @@ def test_shared_prefill_cache(case):
         cache = model(
             **{k: v[:, :-1] if k != "pixel_values" else v for k, v in inputs.items()},
             use_cache=True,
-        ).past_key_values
+        )[CACHE_KWARG]
     text_only = {k: v for k, v in inputs.items() if k != "pixel_values"}
     res = generate_with_capture(model, text_only, req, max_new_tokens=STEPS, past_key_values=cache)
     assert res.new_tokens.tolist() == plain.new_tokens.tolist()

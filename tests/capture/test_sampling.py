@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vrprobe.capture.prefill import prefill, repeat_cache
+from vrprobe.capture.prefill import CACHE_KWARG, prefill, repeat_cache
 from vrprobe.capture.sampling import (
     generate_from_cache,
     greedy_from_cache,
@@ -57,7 +57,7 @@ def test_first_step_logits_match_full_forward(setup):
             wrong = model(
                 input_ids=inputs["input_ids"][:, -1:],
                 attention_mask=inputs["attention_mask"],
-                past_key_values=repeat_cache(cache, 1),
+                **{CACHE_KWARG: repeat_cache(cache, 1)},
                 position_ids=torch.tensor([[wrong_position]]),
             ).logits[0, -1]
         assert (wrong - full).abs().max() > 1e-4

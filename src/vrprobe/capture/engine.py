@@ -30,7 +30,7 @@ from vrprobe.capture import attention
 from vrprobe.capture.attention import AttentionRecorder, active_recorder
 from vrprobe.capture.hidden import HiddenTaps
 from vrprobe.capture.logits import LogitStats
-from vrprobe.capture.prefill import use_cache_positions
+from vrprobe.capture.prefill import CACHE_KWARG, use_cache_positions
 
 
 class EmptyCaptureError(RuntimeError):
@@ -278,7 +278,7 @@ def generate_with_capture(
     user_stops = list(generate_kwargs.pop("stopping_criteria", None) or [])  # type: ignore[call-overload]
     if past_key_values is not None:
         use_cache_positions(model, past_key_values)  # M-RoPE deltas kept with the cache
-        generate_kwargs["past_key_values"] = past_key_values
+        generate_kwargs[CACHE_KWARG] = past_key_values
     limits = {"prompt_len": prompt_len, "max_steps": max_new_tokens, "row_output": row_output,
               "queue_rows": queue_rows}  # fmt: skip
     with Capture(model, request, **limits) as cap:

@@ -12,11 +12,21 @@ so sampling, stopping and logits processors all stay stock `generate` behaviour.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, GenerationMixin
+
+#: The keyword that hands a KV cache to ``generate`` and to model forwards: transformers 5.24
+#: renamed ``past_key_values`` to ``cache`` (the old name warns, and is removed from forwards in
+#: 5.40); read from the installed version's signature, so every 5.x release gets its own name.
+CACHE_KWARG = (
+    "cache"
+    if "cache" in inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
+    else "past_key_values"
+)
 
 #: Inputs aligned with the token sequence (batch, seq): sliced with the ids for the prefill and
 #: repeated with them for a batched continuation.
@@ -107,7 +117,7 @@ def prefill(
     if bidirectional_prompt:  # sliding-window layers must keep the keys the crop gives back
         _check_prefix_fits_window(model, input_ids.shape[1])
         cache.activate_past_recording()
-    model(**kwargs, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    model(**kwargs, **{CACHE_KWARG: cache}, use_cache=True, logits_to_keep=1)
     if mrope is not None:
         if mrope.rope_deltas is None:
             raise ValueError(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from vrprobe.capture.prefill import SEQUENCE_KEYS, repeat_cache, use_cache_positions
+from vrprobe.capture.prefill import CACHE_KWARG, SEQUENCE_KEYS, repeat_cache, use_cache_positions
 
 
 def eos_ids(model: torch.nn.Module) -> list[int]:
@@ -71,7 +71,7 @@ def generate_from_cache(
     repeated = {k: v.repeat_interleave(n, dim=0) for k, v in seq.items()}
     copied = repeat_cache(cache, n)
     use_cache_positions(model, copied)
-    return model.generate(**repeated, past_key_values=copied, use_cache=True, **generate_kwargs)
+    return model.generate(**repeated, **{CACHE_KWARG: copied}, use_cache=True, **generate_kwargs)
 
 
 def _new_tokens(model: torch.nn.Module, out: Any, prompt_len: int) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vrprobe.capture.engine import CaptureRequest, generate_with_capture
+from vrprobe.capture.prefill import CACHE_KWARG
 from vrprobe.store.shards import read_shards
 
 TOL = 1e-5
@@ -172,7 +173,7 @@ def assert_shared_prefill_exact(loaded, prep, steps: int) -> None:
         cache = prefill(model, prep.inputs, **opts)
         shared = greedy_from_cache(model, prep.inputs, cache, max_new_tokens=steps)
         out = model.generate(**{k: v for k, v in prep.inputs.items() if k in ("input_ids",
-                             "attention_mask", "token_type_ids")}, past_key_values=cache,
+                             "attention_mask", "token_type_ids")}, **{CACHE_KWARG: cache},
                              do_sample=False, max_new_tokens=1, output_logits=True,
                              return_dict_in_generate=True)  # fmt: skip
         full = model(**prep.inputs).logits[0, -1]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vrprobe.capture.engine import CaptureRequest
-from vrprobe.capture.prefill import prefill
+from vrprobe.capture.prefill import CACHE_KWARG, prefill
 from vrprobe.capture.sampling import greedy_from_cache
 from vrprobe.models.families import adapter_for
 from vrprobe.models.loading import LoadedModel, load_model
@@ -74,7 +74,7 @@ def test_shared_prefill_equals_plain_generate(tiny):
         shared = greedy_from_cache(tiny.model, prep.inputs, cache, max_new_tokens=STEPS)
         naive = prefill(tiny.model, prep.inputs)  # prompt minus its last token: not exact
         logits = [
-            tiny.model(input_ids=prep.inputs["input_ids"][:, -1:], past_key_values=c,
+            tiny.model(input_ids=prep.inputs["input_ids"][:, -1:], **{CACHE_KWARG: c},
                        position_ids=torch.tensor([[prep.prompt_len]])).logits[0, -1]
             for c in (cache, naive)
         ]  # fmt: skip
