@@ -3,13 +3,17 @@
 LLaVA-shaped random model (text hidden 512, 8 layers, 8 heads, tiny vision tower), 100 forced
 new tokens (``min_new_tokens``), 1 thread, at 576 (24x24) and 2,304 (48x48) image tokens.
 
+- modes: ``plain`` (sdpa ``generate``), ``capture`` (``generate_with_capture``: full-attention
+  layers queue their queries and get their rows many steps at once), ``capture_step``
+  (``queue_rows=False``: every row computed in its step, the reference path) and ``eager``
+  (``output_attentions=True``).
 - time (``*_time_ratio_*``): ``--reps`` processes per size; each builds the model once and runs
-  ``--rounds`` rounds of plain and capture generate, order alternating, and one eager generate.
-  Ratios are paired within a round (capture / plain of the same round; eager / the process's
-  median plain), median over rounds and processes. Time is CPU time (``time.process_time``):
-  equal to wall time on an idle core, robust to other processes sharing the CPU; wall-clock
-  ratios are reported as ``*_wall_time_ratio_*``. Back-to-back pairs cancel the slow drifts of a
-  shared machine that made separate-process timings scatter by +-20% here.
+  ``--rounds`` rounds of plain, capture and capture_step generate, order rotating, and one eager
+  generate. Ratios are paired within a round (capture / plain of the same round; eager / the
+  process's median plain), median over rounds and processes. Time is CPU time
+  (``time.process_time``): equal to wall time on an idle core, robust to other processes sharing
+  the CPU; wall-clock ratios are reported as ``*_wall_time_ratio_*``. Back-to-back pairs cancel
+  the slow drifts of a shared machine that made separate-process timings scatter by +-20% here.
 - memory (``*_rss_ratio_*``): peak RSS (``ru_maxrss``) of one process per mode, ``--rss-reps``
   interleaved repetitions, median. These run with glibc's mmap threshold pinned
   (``MALLOC_MMAP_THRESHOLD_=65536``): big buffers go back to the system when freed, so the peak
@@ -18,7 +22,7 @@ new tokens (``min_new_tokens``), 1 thread, at 576 (24x24) and 2,304 (48x48) imag
 
 The last stdout line is one JSON object.
 
-    python bench/capture.py        # full run: ~8 min on an idle core
+    python bench/capture.py        # full run: ~11 min on an idle core
     python bench/capture.py --reps 1 --rss-reps 1 --rounds 1 --grids 24   # smoke run
 """
 
@@ -33,7 +37,8 @@ import subprocess
 import sys
 import time
 
-MODES = ("plain", "capture", "eager")
+MODES = ("plain", "capture", "capture_step", "eager")
+PAIRED = ("plain", "capture", "capture_step")  # timed in every round, order rotating
 NEW_TOKENS = 100
 
 
@@ -88,8 +93,11 @@ def run_mode(mode: str, model, inputs: dict, request) -> tuple[float, float]:
         model.set_attn_implementation({"text_config": "eager"})
     with torch.no_grad():
         start, cpu = time.perf_counter(), time.process_time()
-        if mode == "capture":
-            n = len(generate_with_capture(model, inputs, request, **gen).new_tokens)
+        if mode in ("capture", "capture_step"):
+            queue = mode == "capture"
+            n = len(
+                generate_with_capture(model, inputs, request, queue_rows=queue, **gen).new_tokens
+            )
         elif mode == "eager":
             out = model.generate(
                 **inputs, output_attentions=True, return_dict_in_generate=True, **gen
@@ -107,17 +115,18 @@ def run_mode(mode: str, model, inputs: dict, request) -> tuple[float, float]:
 
 
 def worker_time(grid: int, rounds: int, modes: list[str]) -> dict:
-    """Paired timings in one process: a full-prompt warm-up, ``rounds`` x (plain, capture) with
-    the order alternating, then eager once."""
+    """Paired timings in one process: a full-prompt warm-up, ``rounds`` x (plain, capture,
+    capture_step) with the order rotating, then eager once."""
     import torch
 
     model, inputs, request = build(grid)
     with torch.no_grad():  # first touch of prompt-sized buffers (page faults) off the clock
         model.generate(**inputs, do_sample=False, max_new_tokens=2)
     times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
-    pair = [m for m in ("plain", "capture") if m in modes]
+    pair = [m for m in PAIRED if m in modes]
     for r in range(rounds):
-        for mode in pair[r % 2 :] + pair[: r % 2]:
+        k = r % len(pair)
+        for mode in pair[k:] + pair[:k]:
             times[mode].append(run_mode(mode, model, inputs, request))
     if "eager" in modes:
         times["eager"].append(run_mode("eager", model, inputs, request))
@@ -155,7 +164,7 @@ def time_ratios(runs: list[dict], mode: str, col: int) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="timing processes per size")
-    ap.add_argument("--rounds", type=int, default=2, help="plain/capture pairs per process")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the paired modes per process")
     ap.add_argument("--rss-reps", type=int, default=3, help="RSS processes per mode and size")
     ap.add_argument("--grids", type=int, nargs="+", default=[24, 48])
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)

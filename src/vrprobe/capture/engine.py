@@ -31,6 +31,7 @@ from vrprobe.capture.attention import AttentionRecorder, active_recorder
 from vrprobe.capture.hidden import HiddenTaps
 from vrprobe.capture.logits import LogitStats
 from vrprobe.capture.prefill import CACHE_KWARG, use_cache_positions
+from vrprobe.models.roles import decoder_attention
 
 
 class EmptyCaptureError(RuntimeError):
@@ -120,14 +121,10 @@ def _structure(lm: torch.nn.Module) -> tuple[tuple, dict[int, int], int, int]:
     """The decoder's layers, which layer each attention module is, heads and hidden size; kept
     while the layers and their attention modules are the same objects (module and config reads
     are slow, and a check reads them every time)."""
-    layers = getattr(lm, "layers", None)
-    layers = None if layers is None else tuple(layers)
-    attn = None if layers is None else tuple(getattr(x, "self_attn", None) for x in layers)
+    layers, attn = decoder_attention(lm)
     known = _STRUCTURES.get(lm)
     if known is not None and known[0] == (layers, attn):
         return known[1]
-    if attn is None or any(a is None for a in attn):
-        raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
     cfg = lm.config
     found = (layers, {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
              cfg.hidden_size)  # fmt: skip

@@ -108,3 +108,19 @@ def model_roles(model: nn.Module) -> ModelRoles:
         softcap = softcap or getattr(cfg, "final_logit_softcapping", None)
     return ModelRoles(lm.layers, lm.norm, head, embed, len(lm.layers), int(hidden),
                       float(softcap) if softcap else None)  # fmt: skip
+
+
+def decoder_attention(lm: nn.Module) -> tuple[tuple[nn.Module, ...], tuple[nn.Module, ...]]:
+    """The decoder ``lm``'s layers and their attention modules (``.layers[i].self_attn``), the
+    modules the capture routes and the masking hooks; NotImplementedError for another layout.
+
+    >>> from vrprobe.models.tiny import tiny_llava
+    >>> layers, attn = decoder_attention(tiny_llava()[0].get_decoder())
+    >>> len(layers), type(attn[0]).__name__
+    (2, 'LlamaAttention')
+    """
+    layers = getattr(lm, "layers", None)
+    attn = () if layers is None else tuple(getattr(x, "self_attn", None) for x in layers)
+    if layers is None or any(a is None for a in attn):
+        raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
+    return tuple(layers), attn  # type: ignore[return-value]

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
+
+from vrprobe.analysis.probes import make_probe
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,9 +129,10 @@ def logistic(z: float) -> float:
     return e / (1.0 + e)
 
 
-def fit_logistic(x: ArrayLike, y: ArrayLike, *, c: float = 1.0) -> tuple[Pipeline, LinearScorer]:
-    """Fit StandardScaler + LogisticRegression(C=c) on (n, d) ``x`` and 0/1 ``y``."""
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+def fit_logistic(x: ArrayLike, y: ArrayLike) -> tuple[Pipeline, LinearScorer]:
+    """Fit the analysis' logistic probe (StandardScaler + LogisticRegression,
+    :func:`~vrprobe.analysis.probes.make_probe`) on (n, d) ``x`` and 0/1 ``y``."""
+    pipe = make_probe("logistic")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe.fit(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=int))

@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+from vrprobe.analysis.probes import make_probe
 
 FOLDS = 5
 
@@ -33,7 +32,7 @@ def cv_error_auroc(x: np.ndarray, error: np.ndarray, *, seed: int = 0) -> float:
     >>> cv_error_auroc(x, e) > 0.95
     True
     """
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    pipe = make_probe("logistic")
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

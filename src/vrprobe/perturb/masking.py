@@ -26,6 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from vrprobe.models.layout import ImageLayout
+from vrprobe.models.roles import decoder_attention
 from vrprobe.perturb.registry import MASK_FRACTION
 
 
@@ -82,19 +83,12 @@ def mask_pixels(
     return out
 
 
-def _decoder_layers(model: Any) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
-    lm = model.get_decoder()
-    layers = getattr(lm, "layers", None)
-    if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
-        raise NotImplementedError(f"{type(lm).__name__}: expected .layers[i].self_attn")
-    return lm, [layer.self_attn for layer in layers]
-
-
 @contextmanager
 def zero_embeddings(model: Any, positions: np.ndarray) -> Iterator[None]:
     """Zero the language model's input embeddings at ``positions`` (sequence indices) in every
     forward whose input covers them (the prompt's prefill); decode steps are untouched."""
-    lm, _ = _decoder_layers(model)
+    lm = model.get_decoder()
+    decoder_attention(lm)  # the layout the hooks expect, or NotImplementedError now
     pos = torch.as_tensor(np.asarray(positions, dtype=np.int64))
     top = int(pos.max()) if pos.numel() else -1
 
@@ -147,7 +141,7 @@ def blocked_mask(
 @contextmanager
 def block_keys(model: Any, positions: np.ndarray) -> Iterator[None]:
     """Block attention to ``positions`` in every decoder self-attention (see module)."""
-    _, attns = _decoder_layers(model)
+    _, attns = decoder_attention(model.get_decoder())
     pos = torch.as_tensor(np.asarray(positions, dtype=np.int64))
 
     def hook(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

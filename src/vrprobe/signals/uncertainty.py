@@ -21,7 +21,8 @@ from vrprobe.signals.segment import segment_steps
 THINK_END = "</think>"
 
 
-def _finite(values: ArrayLike, name: str) -> np.ndarray:
+def _token_values(values: ArrayLike, name: str) -> np.ndarray:
+    """Per-token values as flat float64; empty is an error (non-finite ones make NaN later)."""
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.size == 0:
         raise ValueError(f"{name} is empty: the reply has no generated tokens")
@@ -45,7 +46,7 @@ def full_response_entropy(step_entropy: ArrayLike) -> float:
     >>> full_response_entropy([0.0, 1.0, 2.0])
     1.0
     """
-    return _mean(_finite(step_entropy, "step_entropy"))
+    return _mean(_token_values(step_entropy, "step_entropy"))
 
 
 def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> float:
@@ -54,7 +55,7 @@ def answer_span_entropy(step_entropy: ArrayLike, answer_mask: ArrayLike) -> floa
     >>> answer_span_entropy([3.0, 3.0, 0.5], [False, False, True])
     0.5
     """
-    ent = _finite(step_entropy, "step_entropy")
+    ent = _token_values(step_entropy, "step_entropy")
     mask = np.asarray(answer_mask, dtype=bool).reshape(-1)
     if mask.shape != ent.shape:
         raise ValueError(f"answer_mask has {mask.size} entries for {ent.size} tokens")
@@ -67,7 +68,7 @@ def mean_logprob(step_logprob: ArrayLike) -> float:
     >>> round(mean_logprob(np.log([0.5, 0.25])), 4)
     -1.0397
     """
-    return _mean(_finite(step_logprob, "step_logprob"))
+    return _mean(_token_values(step_logprob, "step_logprob"))
 
 
 def perplexity(step_logprob: ArrayLike) -> float:
@@ -85,7 +86,7 @@ def max_entropy(step_entropy: ArrayLike) -> float:
     >>> max_entropy([0.1, 2.5, 0.3])
     2.5
     """
-    return _reduce(_finite(step_entropy, "step_entropy"), np.max)
+    return _reduce(_token_values(step_entropy, "step_entropy"), np.max)
 
 
 def answer_span_mask(text: str, token_offsets: ArrayLike, *, short_words: int = 6) -> np.ndarray:
