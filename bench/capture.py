@@ -22,7 +22,7 @@ new tokens (``min_new_tokens``), 1 thread, at 576 (24x24) and 2,304 (48x48) imag
 
 The last stdout line is one JSON object.
 
-    python bench/capture.py        # full run: ~11 min on an idle core
+    python bench/capture.py        # full run: ~14 min on an idle core
     python bench/capture.py --reps 1 --rss-reps 1 --rounds 1 --grids 24   # smoke run
 """
 
@@ -164,7 +164,11 @@ def time_ratios(runs: list[dict], mode: str, col: int) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="timing processes per size")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds of the paired modes per process")
+    ap.add_argument(
+        "--rounds", type=int, default=3,
+        help="rounds of the paired modes per process (a multiple of 3: each mode takes each "
+        "place in the order once)",
+    )  # fmt: skip
     ap.add_argument("--rss-reps", type=int, default=3, help="RSS processes per mode and size")
     ap.add_argument("--grids", type=int, nargs="+", default=[24, 48])
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)

@@ -6,8 +6,8 @@ token entropies and (when the risk model reads the probe) the probe's hidden sta
 generate pass (capture engine), computes the signals the verdict reads, the risk and the
 veto. The other raw signals and the evidence grid are computed when first read
 (``LazySignals``) and the overlay image only on request: the third mode, ``read_all``, is a
-check followed by reading every raw signal and the grid (``read_all_time_ratio``; the overlay
-image is never timed). Answers are asserted equal.
+check with ``probe_signal=True`` followed by reading every raw signal and the grid
+(``read_all_time_ratio``; the overlay image is never timed). Answers are asserted equal.
 
 Models:
 - ``demo``: the bundled demo VLM with its shipped calibration; 64 image tokens, one-word
@@ -105,8 +105,9 @@ def plain(monitor, image, question: str, max_new_tokens: int) -> str:
 
 
 def read_all(monitor, image, question: str) -> str:
-    """A check whose every raw signal and evidence grid is then read (the lazy parts too)."""
-    result = monitor.check(image, question)
+    """A check asked for every raw signal (the probe's too), all of them and the evidence grid
+    then read (the lazy parts too)."""
+    result = monitor.check(image, question, probe_signal=True)
     dict(result.signals)
     result.evidence_grid  # noqa: B018 (computed on access)
     return result.answer

@@ -14,7 +14,7 @@ from vrprobe.monitor.calibration import PROBE, CalibrationError, fit_calibration
 from vrprobe.monitor.decide import UnknownTaskType, decide
 from vrprobe.monitor.evaluate import score_run
 from vrprobe.monitor.files import CalibrationNotFound, load_calibration, save_calibration
-from vrprobe.monitor.linear import fit_logistic, logistic
+from vrprobe.monitor.linear import LinearScorer, fit_logistic, logistic
 from vrprobe.store.run import write_json_atomic
 
 
@@ -65,6 +65,20 @@ def test_linear_scorer_equals_sklearn():
     np.testing.assert_allclose(one_by_one, pipe.predict_proba(x)[:, 1], rtol=1e-12)
     with pytest.raises(ValueError, match="expected 3 features"):
         scorer.proba_one([1.0, 2.0])
+
+
+def test_linear_scorer_refuses_unusable_arrays():
+    with pytest.raises(ValueError, match="scale must be positive"):
+        LinearScorer(np.zeros(2), np.array([1.0, 0.0]), np.ones(2), 0.0)
+    with pytest.raises(ValueError, match="one length"):
+        LinearScorer(np.zeros(2), np.ones(3), np.ones(2), 0.0)
+    coef = np.array([1.0, -1.0])
+    scorer = LinearScorer(np.zeros(2), np.ones(2), coef, 0.0)
+    coef[0] = 5.0  # the scorer keeps its own read-only copy
+    assert scorer.proba_one([1.0, 0.0]) == pytest.approx(float(scorer.proba([1.0, 0.0])))
+    assert scorer.proba_one([1.0, 0.0]) == pytest.approx(logistic(1.0))
+    with pytest.raises(ValueError, match="read-only"):
+        scorer.coef[0] = 5.0
 
 
 def test_logistic_equals_scipy_expit():

@@ -121,10 +121,12 @@ def _structure(lm: torch.nn.Module) -> tuple[tuple, dict[int, int], int, int]:
     """The decoder's layers, which layer each attention module is, heads and hidden size; kept
     while the layers and their attention modules are the same objects (module and config reads
     are slow, and a check reads them every time)."""
-    layers, attn = decoder_attention(lm)
     known = _STRUCTURES.get(lm)
-    if known is not None and known[0] == (layers, attn):
-        return known[1]
+    if known is not None:
+        layers = tuple(getattr(lm, "layers", ()))
+        if known[0] == (layers, tuple(getattr(x, "self_attn", None) for x in layers)):
+            return known[1]
+    layers, attn = decoder_attention(lm)  # located and checked on a miss only
     cfg = lm.config
     found = (layers, {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
              cfg.hidden_size)  # fmt: skip

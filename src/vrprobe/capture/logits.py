@@ -95,9 +95,12 @@ class LogitStats(StoppingCriteria):
         # entr(p) = -p ln p is 0 at p = 0 (a masked -inf logit) and NaN at NaN: a NaN or +inf
         # logit (an overflowed forward: its log_softmax is NaN) gives entropy NaN, not the
         # "fully confident" 0 a NaN-dropping sum would report.
-        if logp.device != self.entropy.device:  # an LM head on another device than the buffers
-            logp = logp.to(self.entropy.device)
         index = tokens.to(device=logp.device, dtype=torch.long).view(-1, 1)
-        torch.sum(torch.special.entr(logp.exp()), dim=-1, out=self.entropy[s : s + k])
-        torch.gather(logp, 1, index, out=self.logprob[s : s + k].view(-1, 1))
+        entropy, logprob = self.entropy[s : s + k], self.logprob[s : s + k]
+        if logp.device == entropy.device:  # straight into the buffers
+            torch.sum(torch.special.entr(logp.exp()), dim=-1, out=entropy)
+            torch.gather(logp, 1, index, out=logprob.view(-1, 1))
+        else:  # an LM head on another device: move the 2k reduced values, not (k, vocab)
+            entropy.copy_(torch.special.entr(logp.exp()).sum(dim=-1))
+            logprob.copy_(logp.gather(1, index).view(-1))
         self._start = s + k

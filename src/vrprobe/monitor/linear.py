@@ -12,7 +12,6 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -31,6 +30,20 @@ class LinearScorer:
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+
+    def __post_init__(self) -> None:
+        names = ("mean", "scale", "coef")
+        arrays = {k: np.array(getattr(self, k), dtype=np.float64) for k in names}
+        shapes = {a.shape for a in arrays.values()}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(f"mean, scale and coef must be 1-D of one length, got {shapes}")
+        if not (np.isfinite(arrays["scale"]).all() and (arrays["scale"] > 0).all()):
+            raise ValueError(f"scale must be positive and finite, got {arrays['scale'].tolist()}")
+        for name, values in arrays.items():  # read-only copies: the one-row terms stay true
+            values.flags.writeable = False
+            object.__setattr__(self, name, values)
+        terms = zip(*(a.tolist() for a in arrays.values()), strict=True)
+        object.__setattr__(self, "_terms", tuple(terms))
 
     @classmethod
     def from_pipeline(cls, pipe: Pipeline) -> LinearScorer:
@@ -61,10 +74,6 @@ class LinearScorer:
         """
         return expit(self.logit(x))
 
-    @cached_property
-    def _terms(self) -> tuple[tuple[float, float, float], ...]:
-        return tuple(zip(self.mean.tolist(), self.scale.tolist(), self.coef.tolist(), strict=True))
-
     def proba_one(self, x: Sequence[float]) -> float:
         """P(y = 1) of one row in Python floats: :meth:`proba` without numpy's per-call
         overhead (the live monitor scores one answer per check).
@@ -73,11 +82,11 @@ class LinearScorer:
         >>> round(s.proba_one([1.0, 3.0]), 12) == round(float(s.proba([1.0, 3.0])), 12)
         True
         """
-        terms = self._terms
+        terms: tuple[tuple[float, float, float], ...] = self._terms  # type: ignore[attr-defined]
         if len(x) != len(terms):
             raise ValueError(f"expected {len(terms)} features, got {len(x)}")
-        z = self.intercept + sum((v - m) / s * c for v, (m, s, c) in zip(x, terms, strict=True))
-        return logistic(z)
+        pairs = zip(x, terms, strict=True)
+        return logistic(self.intercept + sum((v - m) / s * c for v, (m, s, c) in pairs))
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """Named arrays for safetensors."""
