@@ -121,12 +121,10 @@ def _structure(lm: torch.nn.Module) -> tuple[tuple, dict[int, int], int, int]:
     """The decoder's layers, which layer each attention module is, heads and hidden size; kept
     while the layers and their attention modules are the same objects (module and config reads
     are slow, and a check reads them every time)."""
+    layers, attn = decoder_attention(lm)
     known = _STRUCTURES.get(lm)
-    if known is not None:
-        layers = tuple(getattr(lm, "layers", ()))
-        if known[0] == (layers, tuple(getattr(x, "self_attn", None) for x in layers)):
-            return known[1]
-    layers, attn = decoder_attention(lm)  # located and checked on a miss only
+    if known is not None and known[0] == (layers, attn):
+        return known[1]
     cfg = lm.config
     found = (layers, {id(a): i for i, a in enumerate(attn)}, cfg.num_attention_heads,  # type: ignore[union-attr]
              cfg.hidden_size)  # fmt: skip
@@ -223,7 +221,7 @@ class Capture:
                 "no attention rows were recorded: the language model did not dispatch to the "
                 "'vrprobe' attention function (custom attention code or an unsupported family?)"
             )
-        chosen = self.logits.n_chosen if self.logits.needs_criterion else n
+        chosen = self.logits.chosen(n)
         if a.row != n or a.calls != n * self.n_layers or chosen != n:
             raise EmptyCaptureError(
                 f"incomplete capture: {n} tokens, {a.row} forwards, {a.calls} attention rows "

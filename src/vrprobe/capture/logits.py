@@ -79,10 +79,14 @@ class LogitStats(StoppingCriteria):
             self._false = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         return self._false
 
+    def chosen(self, n_tokens: int) -> int:
+        """Tokens whose choice was seen: the criterion's count, or all ``n_tokens`` of the
+        generation when it was left out (``needs_criterion`` False)."""
+        return self.n_chosen if self.needs_criterion else n_tokens
+
     def finish(self, new_tokens: torch.Tensor) -> None:
         """Reduce the steps still in the block; ``new_tokens`` are all generated ids (T,)."""
-        chosen = self.n_chosen if self.needs_criterion else len(new_tokens)
-        n = min(chosen, self.n_logits, len(new_tokens))
+        n = min(self.chosen(len(new_tokens)), self.n_logits, len(new_tokens))
         if self._held and n > self._start:
             self._reduce(new_tokens[self._start : n])
 

@@ -176,7 +176,8 @@ def square_grid_cells(g: int) -> np.ndarray:
     >>> square_grid_cells(2).tolist()
     [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]]
     """
-    rr, cc = np.divmod(np.arange(g * g), g)
-    cells = np.stack([np.zeros_like(rr), rr, cc], axis=1)
+    from vrprobe.models.families.grids import row_major_cells  # the families import this module
+
+    cells = row_major_cells(0, g, g)
     cells.flags.writeable = False
     return cells
